@@ -1,0 +1,315 @@
+"""Typed, validated parameters read from ``params.yaml``.
+
+One frozen dataclass per section. The loader rejects unknown and missing keys and wrong types,
+naming the key (``train.lr``) and the value, so a typo never silently falls back to a default.
+Defaults live in ``params.yaml``, not here, so ``dvc params diff`` shows them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union
+
+import yaml
+
+from pipeline.errors import ConfigError
+from pipeline.parallel import ExecutorParams
+
+T = TypeVar("T")
+
+
+def _check_range(key: str, value: float, lo: float | None = None, hi: float | None = None,
+                 lo_open: bool = False) -> None:
+    if lo is not None and (value <= lo if lo_open else value < lo):
+        raise ConfigError(f"{key} must be {'>' if lo_open else '>='} {lo}, got {value}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{key} must be <= {hi}, got {value}")
+
+
+def _check_pair(key: str, pair: tuple[float, float]) -> None:
+    if pair[0] > pair[1]:
+        raise ConfigError(f"{key} must be [low, high] with low <= high, got {list(pair)}")
+
+
+@dataclass(frozen=True)
+class DataParams:
+    """Where the raw data comes from: the synthetic default or a real cohort (LIDC-IDRI + LUNA16)."""
+
+    dicom_dir: str
+    annotations_csv: str
+    candidates_csv: str
+    synthetic: bool
+
+
+@dataclass(frozen=True)
+class SynthesizeParams:
+    seed: int
+    profile: Literal["small", "realistic"]
+    n_patients: int
+    nodules_per_patient: tuple[int, int]
+    nodule_diameter_mm: tuple[float, float]
+    negatives_per_nodule: float
+    hard_negative_fraction: float
+    rle_fraction: float
+    implicit_vr_fraction: float
+    feet_first_fraction: float
+    split_study_fraction: float
+    jobs: int
+
+    def __post_init__(self) -> None:
+        _check_range("synthesize.n_patients", self.n_patients, 1)
+        _check_pair("synthesize.nodules_per_patient", self.nodules_per_patient)
+        _check_range("synthesize.nodules_per_patient", self.nodules_per_patient[0], 0)
+        _check_pair("synthesize.nodule_diameter_mm", self.nodule_diameter_mm)
+        _check_range("synthesize.nodule_diameter_mm", self.nodule_diameter_mm[0], 0, lo_open=True)
+        _check_range("synthesize.negatives_per_nodule", self.negatives_per_nodule, 0)
+        for name in ("hard_negative_fraction", "rle_fraction", "implicit_vr_fraction",
+                     "feet_first_fraction", "split_study_fraction"):
+            _check_range(f"synthesize.{name}", getattr(self, name), 0, 1)
+        if self.rle_fraction + self.implicit_vr_fraction > 1:
+            raise ConfigError("synthesize.rle_fraction + synthesize.implicit_vr_fraction must be "
+                              f"<= 1, got {self.rle_fraction + self.implicit_vr_fraction}")
+        _check_range("synthesize.jobs", self.jobs, 1)
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    spacing_rtol: float
+    position_tol_mm: float
+    orientation_tol: float
+    allow_gantry_tilt: bool
+    jobs: int
+
+    def __post_init__(self) -> None:
+        _check_range("ingest.spacing_rtol", self.spacing_rtol, 0, 1, lo_open=True)
+        _check_range("ingest.position_tol_mm", self.position_tol_mm, 0, lo_open=True)
+        _check_range("ingest.orientation_tol", self.orientation_tol, 0, 1, lo_open=True)
+        _check_range("ingest.jobs", self.jobs, 1)
+
+
+@dataclass(frozen=True)
+class AnonymizeParams:
+    key_id: str
+    uid_root: str
+    retain_longitudinal_modified_dates: bool
+    max_date_shift_days: int
+    retain_patient_characteristics: bool
+    retain_device_identity: bool
+    retain_safe_private: tuple[str, ...]
+    jobs: int
+
+    def __post_init__(self) -> None:
+        root = self.uid_root.rstrip(".")
+        if not root or not all(p.isdigit() and (p == "0" or not p.startswith("0"))
+                               for p in root.split(".")) or len(root) > 40:
+            raise ConfigError(f"anonymize.uid_root must be a DICOM UID root like '2.25' "
+                              f"(digits and dots, <= 40 chars), got {self.uid_root!r}")
+        _check_range("anonymize.max_date_shift_days", self.max_date_shift_days, 1, 3650)
+        _check_range("anonymize.jobs", self.jobs, 1)
+
+
+@dataclass(frozen=True)
+class ResampleParams:
+    spacing_mm: float
+    interpolator: Literal["linear", "bspline"]
+    hu_range: tuple[float, float]
+    anti_alias: bool
+    lung_mask: bool
+    jobs: int
+
+    def __post_init__(self) -> None:
+        _check_range("resample.spacing_mm", self.spacing_mm, 0, lo_open=True)
+        _check_pair("resample.hu_range", self.hu_range)
+        _check_range("resample.jobs", self.jobs, 1)
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    seed: int
+    train: float
+    val: float
+    test: float
+
+    def __post_init__(self) -> None:
+        for name in ("train", "val", "test"):
+            _check_range(f"patches.split.{name}", getattr(self, name), 0, 1, lo_open=True)
+        if abs(self.train + self.val + self.test - 1.0) > 1e-6:
+            raise ConfigError("patches.split.train + val + test must be 1, got "
+                              f"{self.train + self.val + self.test}")
+
+
+@dataclass(frozen=True)
+class PatchesParams:
+    cube_mm: float
+    slice_px: int
+    hu_window: tuple[float, float]
+    merge_distance_mm: float
+    split: SplitParams
+    jobs: int
+
+    def __post_init__(self) -> None:
+        _check_range("patches.cube_mm", self.cube_mm, 0, lo_open=True)
+        _check_range("patches.slice_px", self.slice_px, 1)
+        _check_pair("patches.hu_window", self.hu_window)
+        _check_range("patches.merge_distance_mm", self.merge_distance_mm, 0)
+        _check_range("patches.jobs", self.jobs, 1)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    model: str
+    seed: int
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    balance: Literal["sampler", "weighted_loss", "none"]
+    augment: bool
+    early_stopping_patience: int
+    device: str
+    num_workers: int
+
+    def __post_init__(self) -> None:
+        _check_range("train.epochs", self.epochs, 1)
+        _check_range("train.batch_size", self.batch_size, 1)
+        _check_range("train.lr", self.lr, 0, lo_open=True)
+        _check_range("train.weight_decay", self.weight_decay, 0)
+        _check_range("train.early_stopping_patience", self.early_stopping_patience, 1)
+        _check_range("train.num_workers", self.num_workers, 0)
+        if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ConfigError(f"train.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    threshold: Literal["youden", "sensitivity"]
+    target_sensitivity: float
+    bootstrap: int
+    seed: int
+    montage_per_group: int
+
+    def __post_init__(self) -> None:
+        _check_range("evaluate.target_sensitivity", self.target_sensitivity, 0, 1, lo_open=True)
+        _check_range("evaluate.bootstrap", self.bootstrap, 0)
+        _check_range("evaluate.montage_per_group", self.montage_per_group, 0)
+
+
+@dataclass(frozen=True)
+class ExportParams:
+    opset: int
+    parity_atol: float
+    large_batch: int
+
+    def __post_init__(self) -> None:
+        _check_range("export.opset", self.opset, 13)
+        _check_range("export.parity_atol", self.parity_atol, 0, lo_open=True)
+        _check_range("export.large_batch", self.large_batch, 2)
+
+
+@dataclass(frozen=True)
+class ExecutorSection:
+    """Where map-over-series work runs; ``jobs`` comes from each stage's own section."""
+
+    kind: Literal["local", "dask"]
+    address: str | None
+
+    def with_jobs(self, jobs: int) -> ExecutorParams:
+        return ExecutorParams(kind=self.kind, jobs=jobs, address=self.address)
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataParams
+    synthesize: SynthesizeParams
+    ingest: IngestParams
+    anonymize: AnonymizeParams
+    resample: ResampleParams
+    patches: PatchesParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    export: ExportParams
+    executor: ExecutorSection
+
+
+def _convert(key: str, tp: Any, value: Any) -> Any:
+    """Convert a YAML value to annotation ``tp``, or raise ConfigError naming ``key``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping, got {value!r}")
+        return build(tp, value, key)  # type: ignore[arg-type]
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key} must be one of {list(args)}, got {value!r}")
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(key, inner[0], value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(f"{key}[{i}]", args[0], v) for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{key} must have {len(args)} values, got {value!r}")
+        return tuple(_convert(f"{key}[{i}]", a, v) for i, (a, v) in enumerate(zip(args, value)))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported parameter type {tp!r}")
+
+
+def build(cls: type[T], mapping: dict[str, Any], prefix: str) -> T:
+    """Build dataclass ``cls`` from ``mapping``, rejecting unknown and missing keys."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(mapping) - set(fields))
+    if unknown:
+        where = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
+        raise ConfigError(f"unknown parameter {where} (known: {', '.join(fields)})")
+    kwargs = {}
+    for name, field in fields.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name not in mapping:
+            if field.default is not dataclasses.MISSING:
+                continue
+            raise ConfigError(f"missing parameter {key}")
+        kwargs[name] = _convert(key, hints[name], mapping[name])
+    return cls(**kwargs)
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate ``params.yaml``; every error names the offending key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: parameters file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    try:
+        return build(Params, raw, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

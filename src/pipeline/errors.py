@@ -1,0 +1,32 @@
+"""The few named exceptions the library raises.
+
+Each message names the file or series and what was expected, so a user can act on it.
+"""
+
+
+class PipelineError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class ConfigError(PipelineError, ValueError):
+    """A parameter is missing, unknown, of the wrong type or out of range."""
+
+
+class DicomReadError(PipelineError):
+    """A file is not DICOM, is truncated, or cannot be decoded."""
+
+
+class SeriesValidationError(PipelineError):
+    """A series cannot be stacked into a volume (orientation, spacing, missing slices...)."""
+
+
+class GeometryError(PipelineError, ValueError):
+    """Geometry is inconsistent (non-orthonormal direction, spacing <= 0, ...)."""
+
+
+class DeidentificationError(PipelineError):
+    """De-identification failed or its verification found identifying values."""
+
+
+class ParityError(PipelineError):
+    """An exported model disagrees with the reference implementation beyond tolerance."""

@@ -1,0 +1,1 @@
+"""Geometry (world mm <-> voxel), resampling, patch extraction."""
