@@ -17,8 +17,11 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
+# Stage commands say `python`: run them with the project's environment first on PATH.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
 repro: setup
-	$(VENV)/bin/dvc repro
+	dvc repro
 	@echo ""
 	@echo "Results:"
 	@echo "  metrics  : metrics/*.json    ($(VENV)/bin/dvc metrics show)"
