@@ -8,6 +8,7 @@ Defaults live in ``params.yaml``, not here, so ``dvc params diff`` shows them.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ class DataParams:
 
 @dataclass(frozen=True)
 class SynthesizeParams:
+    """The synthetic cohort (``pipeline.synth``); profile shapes live in ``synth/profiles.py``."""
+
     seed: int
     profile: Literal["small", "realistic"]
     n_patients: int
@@ -57,7 +60,9 @@ class SynthesizeParams:
     rle_fraction: float
     implicit_vr_fraction: float
     feet_first_fraction: float
+    prone_fraction: float
     split_study_fraction: float
+    second_series_fraction: float
     jobs: int
 
     def __post_init__(self) -> None:
@@ -68,7 +73,8 @@ class SynthesizeParams:
         _check_range("synthesize.nodule_diameter_mm", self.nodule_diameter_mm[0], 0, lo_open=True)
         _check_range("synthesize.negatives_per_nodule", self.negatives_per_nodule, 0)
         for name in ("hard_negative_fraction", "rle_fraction", "implicit_vr_fraction",
-                     "feet_first_fraction", "split_study_fraction"):
+                     "feet_first_fraction", "prone_fraction", "split_study_fraction",
+                     "second_series_fraction"):
             _check_range(f"synthesize.{name}", getattr(self, name), 0, 1)
         if self.rle_fraction + self.implicit_vr_fraction > 1:
             raise ConfigError("synthesize.rle_fraction + synthesize.implicit_vr_fraction must be "
@@ -82,12 +88,16 @@ class IngestParams:
     position_tol_mm: float
     orientation_tol: float
     allow_gantry_tilt: bool
+    max_tilt_deg: float
+    min_slices: int
     jobs: int
 
     def __post_init__(self) -> None:
         _check_range("ingest.spacing_rtol", self.spacing_rtol, 0, 1, lo_open=True)
         _check_range("ingest.position_tol_mm", self.position_tol_mm, 0, lo_open=True)
         _check_range("ingest.orientation_tol", self.orientation_tol, 0, 1, lo_open=True)
+        _check_range("ingest.max_tilt_deg", self.max_tilt_deg, 0, 45)
+        _check_range("ingest.min_slices", self.min_slices, 2)
         _check_range("ingest.jobs", self.jobs, 1)
 
 
@@ -109,6 +119,10 @@ class AnonymizeParams:
             raise ConfigError(f"anonymize.uid_root must be a DICOM UID root like '2.25' "
                               f"(digits and dots, <= 40 chars), got {self.uid_root!r}")
         _check_range("anonymize.max_date_shift_days", self.max_date_shift_days, 1, 3650)
+        for entry in self.retain_safe_private:  # PS3.15 Table E.3.10-1 notation, odd group
+            if not re.fullmatch(r"[0-9A-Fa-f]{3}[13579BbDdFf],[xX]{2}[0-9A-Fa-f]{2}:.+", entry):
+                raise ConfigError("anonymize.retain_safe_private entries must look like "
+                                  f"'0019,xx0C:SIEMENS MR HEADER' (odd group), got {entry!r}")
         _check_range("anonymize.jobs", self.jobs, 1)
 
 
@@ -124,6 +138,8 @@ class ResampleParams:
     def __post_init__(self) -> None:
         _check_range("resample.spacing_mm", self.spacing_mm, 0, lo_open=True)
         _check_pair("resample.hu_range", self.hu_range)
+        for value in self.hu_range:  # volumes are stored as int16
+            _check_range("resample.hu_range", value, -32768, 32767)
         _check_range("resample.jobs", self.jobs, 1)
 
 
@@ -155,6 +171,8 @@ class PatchesParams:
         _check_range("patches.cube_mm", self.cube_mm, 0, lo_open=True)
         _check_range("patches.slice_px", self.slice_px, 1)
         _check_pair("patches.hu_window", self.hu_window)
+        if self.hu_window[0] == self.hu_window[1]:
+            raise ConfigError(f"patches.hu_window must have low < high, got {list(self.hu_window)}")
         _check_range("patches.merge_distance_mm", self.merge_distance_mm, 0)
         _check_range("patches.jobs", self.jobs, 1)
 

@@ -1,0 +1,103 @@
+"""Time ingest + anonymize (verification included) against a floor measured in the same run.
+
+Floor: a bare ``pydicom.dcmread`` + ``save_as`` of every file (what any anonymizer must do).
+The cohort (default 3 series x 100 slices of 512x512, Explicit VR LE) is written to a temporary
+folder with ``pipeline.synth.dicom_writer.write_ct_series``. Prints ms/file, the ratio to the floor
+and files/s for jobs 1 and 2 (target: <= 1.5x the floor with jobs=1).
+
+    python benchmarks/ingest_anonymize.py [--series 3 --slices 100 --size 512 --repeat 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.uid import generate_uid
+
+from pipeline.config import load_params
+from pipeline.dicom.deid.cohort import DeidSettings, anonymize_cohort, sources_from_series_table
+from pipeline.dicom.deid.pseudonyms import DEMO_KEY
+from pipeline.dicom.scan import scan_folder
+from pipeline.imaging.geometry import Geometry
+from pipeline.synth.dicom_writer import PatientIdentity, SeriesUIDs, write_ct_series
+
+
+def make_cohort(root: Path, n_series: int, n_slices: int, size: int) -> list[Path]:
+    paths = []
+    for s in range(n_series):
+        ident = PatientIdentity(f"Müller^Hans{s}", f"PID{s:06d}", "19600101", "M", "063Y",
+                                f"ACC{s:07d}", "20240115", "093000", "St Elsewhere", "1 Main St",
+                                "Ref^Doc", "Perf^Doc", "Op^Erator", "CTSTATION1", "SN998877")
+        uids = SeriesUIDs(generate_uid(), generate_uid(), generate_uid(),
+                          tuple(generate_uid() for _ in range(n_slices)))
+        volume = np.random.default_rng(s).normal(-500, 300, (n_slices, size, size))
+        files = [root / f"PAT_{s}" / f"IM{k:05d}.dcm" for k in range(n_slices)]
+        write_ct_series(volume, Geometry((0.0, 0.0, 0.0), (0.7, 0.7, 1.25)), files, ident, uids)
+        paths += files
+    return paths
+
+
+def floor(paths: list[Path], out: Path) -> float:
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    for i, path in enumerate(paths):
+        pydicom.dcmread(path).save_as(out / f"{i}.dcm")
+    return time.perf_counter() - start
+
+
+def ingest_anonymize(root: Path, out: Path, jobs: int) -> tuple[float, float]:
+    params = load_params("params.yaml")
+    executor = params.executor.with_jobs(jobs)
+    settings = DeidSettings.from_params(params.anonymize, DEMO_KEY)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    result = scan_folder(root, params.ingest, executor)
+    ingest_seconds = time.perf_counter() - start
+    report = anonymize_cohort(sources_from_series_table(result.series), root, out, settings,
+                              executor)
+    seconds = time.perf_counter() - start
+    if report.leaks:
+        raise SystemExit(f"verification found {len(report.leaks)} leaks")
+    return seconds, ingest_seconds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--series", type=int, default=3)
+    p.add_argument("--slices", type=int, default=100)
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--repeat", type=int, default=2, help="best of N for every measurement")
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-deid-") as tmp:
+        root = Path(tmp) / "in"
+        paths = make_cohort(root, args.series, args.slices, args.size)
+        n = len(paths)
+        best: dict[str, float] = {}
+        ingest: dict[str, float] = {}
+        for _ in range(args.repeat):
+            for name in ("floor", "jobs=1", "jobs=2"):
+                out = Path(tmp) / "out"
+                if name == "floor":
+                    seconds, ingest_s = floor(paths, out), 0.0
+                else:
+                    seconds, ingest_s = ingest_anonymize(root, out, int(name[-1]))
+                shutil.rmtree(out)
+                if seconds < best.get(name, float("inf")):
+                    best[name], ingest[name] = seconds, ingest_s
+        print(f"{n} files of {args.size}x{args.size} in {args.series} series "
+              f"(best of {args.repeat})")
+        for name, seconds in best.items():
+            print(f"{name:>7}: {1000 * seconds / n:7.2f} ms/file  {n / seconds:7.1f} files/s  "
+                  f"ratio to floor {seconds / best['floor']:.2f}x  "
+                  f"(ingest {1000 * ingest[name] / n:.2f} ms/file)")
+        print(f"speed-up jobs=2 vs jobs=1: {best['jobs=1'] / best['jobs=2']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Read the ``patches`` stage's outputs and serve them to PyTorch.
+
+``load_split`` reads one split (cubes + its rows of ``index.csv``), checked against each other;
+``PatchDataset`` turns cubes into network inputs through :func:`pipeline.data.inputs.model_inputs`
+(the same function ONNX ``predict`` uses), with optional augmentation whose randomness depends only
+on ``(seed, epoch, item)``, so results do not depend on the number of loader workers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from pipeline.data.augment import add_noise, augment_cube
+from pipeline.data.inputs import model_inputs
+from pipeline.errors import PipelineError
+from pipeline.io import read_csv
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: HU cubes ``(N, C, C, C)`` int16 and its ``index.csv`` rows in array order."""
+
+    name: str
+    cubes: np.ndarray
+    index: pd.DataFrame
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.index["label"].to_numpy(dtype=np.int64)
+
+
+def load_preprocess(patches_dir: str | Path) -> dict[str, Any]:
+    """Read ``preprocess.json`` from the patches folder."""
+    path = Path(patches_dir) / "preprocess.json"
+    if not path.exists():
+        raise PipelineError(f"{path}: expected the patches stage's preprocess.json, not found")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def load_index(patches_dir: str | Path) -> pd.DataFrame:
+    """Read ``index.csv`` with ids as strings."""
+    path = Path(patches_dir) / "index.csv"
+    if not path.exists():
+        raise PipelineError(f"{path}: expected the patches stage's index.csv, not found")
+    return read_csv(path, dtype={"series_uid": str, "patient_id": str, "candidate_id": str,
+                                 "annotation_id": str, "split": str})
+
+
+def load_split(patches_dir: str | Path, split: str, index: pd.DataFrame | None = None,
+               mmap: bool = False) -> Split:
+    """Load ``<split>.npy`` and its ``index.csv`` rows, sorted by ``row``, checked for agreement."""
+    if split not in SPLITS:
+        raise PipelineError(f"split must be one of {list(SPLITS)}, got {split!r}")
+    patches_dir = Path(patches_dir)
+    index = load_index(patches_dir) if index is None else index
+    rows = index[index["split"] == split].sort_values("row").reset_index(drop=True)
+    path = patches_dir / f"{split}.npy"
+    if not path.exists():
+        raise PipelineError(f"{path}: expected the {split} cubes, not found")
+    cubes = np.load(path, mmap_mode="r" if mmap else None)
+    if cubes.ndim != 4 or len(cubes) != len(rows):
+        raise PipelineError(f"{path}: expected ({len(rows)}, C, C, C) cubes to match index.csv, "
+                            f"got shape {cubes.shape}")
+    if len(rows) and not np.array_equal(rows["row"].to_numpy(), np.arange(len(rows))):
+        raise PipelineError(f"{patches_dir / 'index.csv'}: rows of split {split} must be "
+                            f"0..{len(rows) - 1}")
+    return Split(name=split, cubes=cubes, index=rows)
+
+
+def data_hash(patches_dir: str | Path) -> str:
+    """SHA-256 over the patches folder: every file's relative path and bytes, in sorted order."""
+    root = Path(patches_dir)
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+class PatchDataset(Dataset):
+    """Network inputs and labels for one split.
+
+    Without augmentation the inputs are computed once, up front. With augmentation each item is
+    augmented on the fly from ``np.random.default_rng([seed, epoch, i])`` (call :meth:`set_epoch`
+    at the start of every epoch), then windowed, then given intensity noise.
+    """
+
+    def __init__(self, cubes: np.ndarray, labels: np.ndarray, input_kind: str,
+                 preprocess: Mapping[str, Any], augment: bool = False, seed: int = 0,
+                 noise_sigma: float = 0.02, max_shift: int = 2) -> None:
+        if len(cubes) != len(labels):
+            raise PipelineError(f"expected one label per cube, got {len(labels)} labels for "
+                                f"{len(cubes)} cubes")
+        self.cubes = cubes
+        self.labels = torch.from_numpy(np.array(labels, dtype=np.int64))
+        self.input_kind = input_kind
+        self.preprocess = dict(preprocess)
+        self.augment = augment
+        self.seed = seed
+        self.noise_sigma = noise_sigma
+        self.max_shift = max_shift
+        self.epoch = 0
+        self._fixed = None if augment else torch.from_numpy(
+            model_inputs(np.asarray(cubes), input_kind, self.preprocess))
+
+    def all_inputs(self) -> torch.Tensor:
+        """Every item's input without augmentation, stacked ``(N, ...)``."""
+        if self._fixed is not None:
+            return self._fixed
+        return torch.from_numpy(model_inputs(np.asarray(self.cubes), self.input_kind,
+                                             self.preprocess))
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the augmentation stream for this epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._fixed is not None:
+            return self._fixed[i], self.labels[i]
+        rng = np.random.default_rng([self.seed, self.epoch, int(i)])
+        cube = augment_cube(np.asarray(self.cubes[i]), rng, max_shift=self.max_shift)
+        x = model_inputs(cube[None], self.input_kind, self.preprocess)[0]
+        if self.noise_sigma > 0:
+            x = add_noise(x, rng, self.noise_sigma)
+        return torch.from_numpy(x), self.labels[i]

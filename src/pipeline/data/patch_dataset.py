@@ -1,0 +1,283 @@
+"""Build the patches data set: sharded cubes per split, index, splits and data metrics.
+
+Inputs: the resample output (``geometry.csv``, ``resample.json``, ``<uid>.nii.gz``) and the
+anonymized ``candidates.csv`` / ``annotations.csv``. Outputs: docs/data-contracts.md, "patches".
+
+Memory: each worker reads one volume and writes its series' rows straight into the split's
+``.npy`` file, so memory is bounded by one volume and a small buffer per worker, not by the cohort,
+and no cube travels between processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk  # noqa: N813
+
+from pipeline.config import PatchesParams
+from pipeline.data.candidates import (
+    ANNOTATION_COLUMNS,
+    CANDIDATE_COLUMNS,
+    COORDS,
+    match_annotations,
+    merge_candidates,
+    prepare_table,
+)
+from pipeline.data.splits import SPLITS, assign_splits
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.imaging.geometry import Geometry
+from pipeline.imaging.patches import AXES, cube_size, extract_cubes, inside_volume
+from pipeline.imaging.volume_table import geometry_from_row, shape_from_row
+from pipeline.io import read_csv, read_json
+from pipeline.parallel import ExecutorParams, map_items
+
+log = logging.getLogger(__name__)
+
+PAD_HU = -1000.0
+CHUNK_CANDIDATES = 256
+INDEX_COLUMNS = ["split", "row", "series_uid", "patient_id", "candidate_id", *COORDS, "label",
+                 "diameter_mm", "annotation_id"]
+REJECTED_COLUMNS = ["series_uid", "candidate_id", *COORDS, "label", "reason"]
+
+
+@dataclass(frozen=True)
+class PatchTask:
+    """One series: its volume, the world centres of its candidates, where their rows go."""
+
+    volume_path: str
+    npy_path: str
+    data_offset: int
+    row_start: int
+    centers_world_mm: np.ndarray
+    size: int
+
+
+@dataclass(frozen=True)
+class PatchesResult:
+    """Tables of the patches stage (the arrays are already written)."""
+
+    index: pd.DataFrame
+    annotations: pd.DataFrame
+    rejected: pd.DataFrame
+    splits: pd.DataFrame
+    preprocess: dict[str, Any]
+    metrics: dict[str, Any]
+
+
+def extract_series(task: PatchTask) -> int:
+    """Worker: read one volume, write its cubes into its rows of the split's ``.npy``.
+
+    Cubes are cut in chunks of ``CHUNK_CANDIDATES`` into one reused buffer and written with
+    ``os.pwrite`` at their rows' offset (no memory-mapped page faults, no cube sent between
+    processes). Series own disjoint row ranges, so workers never write the same bytes. Returns
+    the number of cubes written.
+    """
+    image = sitk.ReadImage(task.volume_path)
+    volume, geometry = sitk.GetArrayViewFromImage(image), Geometry.from_sitk(image)
+    n = len(task.centers_world_mm)
+    cube_bytes = task.size**3 * np.dtype(np.int16).itemsize
+    buffer = np.empty((min(n, CHUNK_CANDIDATES),) + (task.size,) * 3, dtype=np.int16)
+    fd = os.open(task.npy_path, os.O_WRONLY)
+    try:
+        for start in range(0, n, CHUNK_CANDIDATES):
+            k = min(CHUNK_CANDIDATES, n - start)
+            extract_cubes(volume, geometry, task.centers_world_mm[start:start + k], task.size,
+                          PAD_HU, out=buffer[:k])
+            data = memoryview(buffer[:k].data).cast("B")
+            offset = task.data_offset + (task.row_start + start) * cube_bytes
+            while len(data):
+                written = os.pwrite(fd, data, offset)
+                data, offset = data[written:], offset + written
+    finally:
+        os.close(fd)
+    return n
+
+
+def preprocess_record(resample: dict[str, Any], params: PatchesParams) -> dict[str, Any]:
+    """``preprocess.json``: what training, export and predict must apply identically."""
+    spacing_mm = float(resample["spacing_mm"])
+    size = cube_size(params.cube_mm, spacing_mm)
+    if params.slice_px > size:
+        raise ConfigError(f"patches.slice_px must be <= the cube size {size} voxels "
+                          f"(cube_mm {params.cube_mm} at {spacing_mm} mm), got {params.slice_px}")
+    return {"spacing_mm": spacing_mm, "cube_size": size, "slice_px": params.slice_px,
+            "hu_window": list(params.hu_window), "hu_range": list(resample["hu_range"]),
+            "interpolator": resample["interpolator"], "anti_alias": bool(resample["anti_alias"]),
+            "pad_hu": PAD_HU, "axes": AXES}
+
+
+def _reject(frame: pd.DataFrame, reason: str | list[str]) -> pd.DataFrame:
+    out = frame.rename(columns={"seriesuid": "series_uid", "class": "label"})
+    out = out.reindex(columns=REJECTED_COLUMNS[:-1])
+    out["reason"] = reason
+    return out
+
+
+def _spacing_problems(geometry: pd.DataFrame, spacing_mm: float) -> dict[str, str]:
+    problems = {}
+    for row in geometry.itertuples(index=False):
+        spacing = (row.spacing_x, row.spacing_y, row.spacing_z)
+        if not np.allclose(spacing, spacing_mm, rtol=1e-4):
+            problems[row.series_uid] = (f"volume spacing {spacing} mm differs from resample "
+                                        f"spacing_mm {spacing_mm}")
+    return problems
+
+
+def _outside(candidates: pd.DataFrame, geometry: pd.DataFrame) -> pd.Series:
+    """Reason per candidate whose centre is outside its volume ('' when inside)."""
+    reasons = pd.Series("", index=candidates.index, dtype=object)
+    rows = geometry.set_index("series_uid")
+    for uid, group in candidates.groupby("seriesuid", sort=True):
+        row = rows.loc[uid]
+        geo = geometry_from_row(row)
+        shape = shape_from_row(row)
+        points = group[COORDS].to_numpy()
+        inside = inside_volume(shape, geo, points)
+        voxels = geo.world_to_voxel(points)
+        for idx, ok, vox in zip(group.index, inside, voxels, strict=True):
+            if not ok:
+                reasons[idx] = (f"outside the volume: voxel (z, y, x) "
+                                f"({vox[0]:.1f}, {vox[1]:.1f}, {vox[2]:.1f}) not within "
+                                f"shape {shape}")
+    return reasons
+
+
+def select_candidates(candidates: pd.DataFrame, geometry: pd.DataFrame, spacing_mm: float,
+                      merge_distance_mm: float) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Kept candidates, rejected rows with reasons, and the number removed by merging."""
+    known = set(geometry["series_uid"])
+    missing = ~candidates["seriesuid"].isin(known)
+    rejected = [_reject(candidates[missing], "series missing from the volumes (not resampled)")]
+    kept = candidates[~missing]
+    problems = _spacing_problems(geometry, spacing_mm)
+    bad_spacing = kept["seriesuid"].isin(problems)
+    if bad_spacing.any():
+        rejected.append(_reject(kept[bad_spacing],
+                                [problems[u] for u in kept.loc[bad_spacing, "seriesuid"]]))
+    kept = kept[~bad_spacing]
+    before = len(kept)
+    kept = merge_candidates(kept, merge_distance_mm)
+    n_merged_away = before - len(kept)
+    reasons = _outside(kept, geometry)
+    outside = reasons != ""
+    rejected.append(_reject(kept[outside], list(reasons[outside])))
+    kept = kept[~outside].sort_values(["seriesuid", "candidate_id"], kind="stable")
+    rej = pd.concat([r for r in rejected if len(r)], ignore_index=True) if any(
+        len(r) for r in rejected) else pd.DataFrame(columns=REJECTED_COLUMNS)
+    rej = rej.sort_values(["series_uid", "candidate_id"], kind="stable").reset_index(drop=True)
+    return kept.reset_index(drop=True), rej, n_merged_away
+
+
+def build_index(kept: pd.DataFrame, geometry: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
+    """``index.csv`` rows: split, row within the split's array, ids, coordinates, label."""
+    patient_of = dict(zip(geometry["series_uid"], geometry["patient_id"], strict=True))
+    split_of = dict(zip(splits["patient_id"], splits["split"], strict=True))
+    index = pd.DataFrame({
+        "series_uid": kept["seriesuid"].to_numpy(),
+        "patient_id": [patient_of[u] for u in kept["seriesuid"]],
+        "candidate_id": kept["candidate_id"].to_numpy(),
+        **{c: kept[c].to_numpy() for c in COORDS},
+        "label": kept["class"].astype(np.int64).to_numpy(),
+        "diameter_mm": kept["diameter_mm"].to_numpy(),
+        "annotation_id": kept["annotation_id"].astype("Int64").array,
+    })
+    index["split"] = [split_of[p] for p in index["patient_id"]]
+    index["split"] = pd.Categorical(index["split"], categories=list(SPLITS), ordered=True)
+    index = index.sort_values(["split", "series_uid", "candidate_id"], kind="stable")
+    index["split"] = index["split"].astype(str)
+    index["row"] = index.groupby("split", sort=False).cumcount().astype(np.int64)
+    return index.reindex(columns=INDEX_COLUMNS).reset_index(drop=True)
+
+
+def write_split_arrays(index: pd.DataFrame, volumes_dir: Path, geometry: pd.DataFrame,
+                       output_dir: Path, size: int, executor: ExecutorParams) -> None:
+    """Create ``{train,val,test}.npy`` and let one worker per series fill its rows in place."""
+    offsets = {}
+    for split in SPLITS:  # header + zero-filled (sparse) data; never mapped into memory here
+        n = int((index["split"] == split).sum())
+        array = np.lib.format.open_memmap(output_dir / f"{split}.npy", mode="w+",
+                                          dtype=np.int16, shape=(n, size, size, size))
+        offsets[split] = int(array.offset) if n else 0
+        del array
+    files = dict(zip(geometry["series_uid"], geometry["file"], strict=True))
+    tasks = []
+    for (split, uid), group in index.groupby(["split", "series_uid"], sort=True):
+        rows = group["row"].to_numpy()
+        if not np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
+            raise PipelineError(f"series {uid}: expected contiguous rows in {split}.npy")
+        tasks.append(PatchTask(volume_path=str(volumes_dir / files[uid]),
+                               npy_path=str(output_dir / f"{split}.npy"),
+                               data_offset=offsets[split], row_start=int(rows[0]),
+                               centers_world_mm=group[COORDS].to_numpy(), size=size))
+    map_items(extract_series, tasks, executor, desc="patches")
+
+
+def _stats(values: pd.Series) -> dict[str, float]:
+    if values.empty:
+        return {"min": 0.0, "median": 0.0, "max": 0.0}
+    return {k: round(float(f(values)), 6) for k, f in
+            (("min", np.min), ("median", np.median), ("max", np.max))}
+
+
+def data_metrics(index: pd.DataFrame, geometry: pd.DataFrame, splits: pd.DataFrame,
+                 rejected: pd.DataFrame, n_merged_away: int, size: int) -> dict[str, Any]:
+    """``metrics/data.json``: counts per split and spacing statistics of the original series."""
+    split_of = dict(zip(splits["patient_id"], splits["split"], strict=True))
+    series_split = geometry["patient_id"].map(split_of)
+    metrics: dict[str, Any] = {"patients": {}, "series": {}, "candidates": {}, "positives": {}}
+    for s in SPLITS:
+        rows = index[index["split"] == s]
+        metrics["patients"][s] = int((splits["split"] == s).sum())
+        metrics["series"][s] = int((series_split == s).sum())
+        metrics["candidates"][s] = len(rows)
+        metrics["positives"][s] = int((rows["label"] == 1).sum())
+    for key in ("patients", "series", "candidates", "positives"):
+        metrics[key]["total"] = sum(metrics[key][s] for s in SPLITS)
+    metrics["rejected_candidates"] = len(rejected)
+    metrics["merged_candidates"] = int(n_merged_away)
+    metrics["cube_size"] = size
+    metrics["orig_slice_spacing_mm"] = _stats(geometry["orig_spacing_z"])
+    metrics["orig_pixel_spacing_mm"] = _stats(pd.concat([geometry["orig_spacing_x"],
+                                                          geometry["orig_spacing_y"]]))
+    return metrics
+
+
+def build_patches(volumes_dir: Path, tables_dir: Path, output_dir: Path, params: PatchesParams,
+                  executor: ExecutorParams) -> PatchesResult:
+    """Select candidates, split patients, write the split arrays into ``output_dir``."""
+    volumes_dir, tables_dir, output_dir = Path(volumes_dir), Path(tables_dir), Path(output_dir)
+    for path in (volumes_dir / "geometry.csv", volumes_dir / "resample.json",
+                 tables_dir / "candidates.csv", tables_dir / "annotations.csv"):
+        if not path.is_file():
+            raise PipelineError(f"{path}: expected this input of the patches stage, not found")
+    geometry = read_csv(volumes_dir / "geometry.csv", keep_default_na=False)
+    preprocess = preprocess_record(read_json(volumes_dir / "resample.json"), params)
+    size = preprocess["cube_size"]
+    candidates = prepare_table(read_csv(tables_dir / "candidates.csv"), CANDIDATE_COLUMNS,
+                               "candidate_id", str(tables_dir / "candidates.csv"))
+    annotations = prepare_table(read_csv(tables_dir / "annotations.csv"), ANNOTATION_COLUMNS,
+                                "annotation_id", str(tables_dir / "annotations.csv"))
+    kept, rejected, n_merged = select_candidates(candidates, geometry, preprocess["spacing_mm"],
+                                                 params.merge_distance_mm)
+    kept = match_annotations(kept, annotations)
+    patient_of = dict(zip(geometry["series_uid"], geometry["patient_id"], strict=True))
+    positives = {patient_of[u] for u in kept.loc[kept["class"] == 1, "seriesuid"]}
+    splits = assign_splits(geometry["patient_id"], positives, params.split)
+    index = build_index(kept, geometry, splits)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_split_arrays(index, volumes_dir, geometry, output_dir, size, executor)
+    split_of = dict(zip(splits["patient_id"], splits["split"], strict=True))
+    nodules = annotations[annotations["seriesuid"].isin(set(geometry["series_uid"]))].copy()
+    nodules["split"] = [split_of[patient_of[u]] for u in nodules["seriesuid"]]
+    nodules = nodules.sort_values(["seriesuid", "annotation_id"], kind="stable")
+    nodules = nodules.reindex(columns=[*ANNOTATION_COLUMNS, "annotation_id", "split"])
+    metrics = data_metrics(index, geometry, splits, rejected, n_merged, size)
+    log.info("%d candidates kept, %d rejected, %d merged away", len(index), len(rejected), n_merged)
+    return PatchesResult(index=index, annotations=nodules.reset_index(drop=True),
+                         rejected=rejected, splits=splits, preprocess=preprocess, metrics=metrics)

@@ -1,0 +1,219 @@
+"""Score candidates on a new DICOM folder with an exported model, without PyTorch.
+
+The path is the pipeline's own, step for step: ``scan_folder`` (ingest's grouping and checks) ->
+``read_series_hu`` -> ``resample_image`` -> ``extract_cubes`` -> ``model_inputs`` -> ONNX Runtime,
+with the preprocessing read from the model's metadata. Every candidate comes back with a
+``status`` and, when it could not be scored, a ``reason``; a folder that cannot be used at all
+raises, so the CLI can exit with a message.
+
+Nothing in this module (or what it imports) may import torch: tests check it in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk  # noqa: N813 (the conventional name)
+
+from pipeline.config import IngestParams, ResampleParams
+from pipeline.data.inputs import model_inputs
+from pipeline.errors import ConfigError, DicomReadError, PipelineError, SeriesValidationError
+from pipeline.export.metadata import ModelMetadata
+from pipeline.export.runtime import open_session, predict_proba, session_metadata
+from pipeline.imaging.geometry import Geometry
+from pipeline.imaging.patches import extract_cubes
+from pipeline.imaging.resample import read_series_hu, resample_image
+from pipeline.parallel import ExecutorParams
+
+log = logging.getLogger(__name__)
+
+COORDS = ("coordX", "coordY", "coordZ")
+STEPS = ("scan", "read", "resample", "patch", "inference")
+# status values; every status but "scored" comes with a reason
+SCORED, OUTSIDE, REJECTED, NOT_FOUND, READ_ERROR, BAD_COORDS = (
+    "scored", "outside_volume", "series_rejected", "series_not_found", "read_error",
+    "bad_coordinates")
+
+
+
+def default_ingest_params() -> IngestParams:
+    """The ingest checks of the repository's ``params.yaml`` (one job), for use without it."""
+    return IngestParams(spacing_rtol=0.05, position_tol_mm=0.01, orientation_tol=0.001,
+                        allow_gantry_tilt=False, max_tilt_deg=0.1, min_slices=3, jobs=1)
+
+
+@dataclass
+class PredictResult:
+    """The candidates with ``probability``, ``prediction``, ``status``, ``reason`` columns."""
+
+    table: pd.DataFrame
+    series_scored: int
+    timings_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
+
+
+def resample_params(preprocess: Mapping[str, object]) -> ResampleParams:
+    """The resampling recorded in a model's preprocess metadata."""
+    return ResampleParams(spacing_mm=float(preprocess["spacing_mm"]),  # type: ignore[arg-type]
+                          interpolator=preprocess["interpolator"],  # type: ignore[arg-type]
+                          hu_range=tuple(preprocess["hu_range"]),  # type: ignore[arg-type]
+                          anti_alias=bool(preprocess.get("anti_alias", True)),
+                          lung_mask=False, jobs=1)
+
+
+def series_inputs(files: list[Path], centers_world_mm: np.ndarray, meta: ModelMetadata,
+                  timings_s: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Network inputs for candidates of one series, prepared exactly as in training.
+
+    Args:
+        files: the series' DICOM files in stack order (as ingest lists them).
+        centers_world_mm: ``(N, 3)`` world ``(x, y, z)`` mm (LPS).
+        meta: the model's metadata (preprocessing, input kind).
+        timings_s: if given, seconds spent in read / resample / patch are added to it.
+
+    Returns:
+        inputs ``(M, ...)`` float32 for the M candidates inside the volume, and the ``(N,)`` mask.
+    """
+    t = timings_s if timings_s is not None else {}
+    t0 = time.perf_counter()
+    image = read_series_hu(files)
+    t1 = time.perf_counter()
+    volume = resample_image(image, resample_params(meta.preprocess))
+    t2 = time.perf_counter()
+    cubes, inside = extract_cubes(sitk.GetArrayViewFromImage(volume), Geometry.from_sitk(volume),
+                                  centers_world_mm, int(meta.preprocess["cube_size"]))
+    inputs = model_inputs(cubes[inside], meta.input_kind, meta.preprocess)
+    t3 = time.perf_counter()
+    for key, dt in (("read", t1 - t0), ("resample", t2 - t1), ("patch", t3 - t2)):
+        t[key] = t.get(key, 0.0) + dt
+    return inputs, inside
+
+
+def assign_series(candidates: pd.DataFrame, series_uids: list[str], source: str) -> pd.Series:
+    """The series UID of each candidate: its ``seriesuid``, or the folder's only series.
+
+    Raises:
+        ConfigError: when candidates lack coordinates, or name no series while the folder holds
+            several.
+    """
+    missing = [c for c in COORDS if c not in candidates.columns]
+    if missing:
+        raise ConfigError(f"{source}: expected columns {list(COORDS)} (world mm, LUNA16), missing "
+                          f"{missing}; got {list(candidates.columns)}")
+    if "seriesuid" in candidates.columns:
+        uids = candidates["seriesuid"].astype("string").str.strip()
+        empty = uids.isna() | (uids == "")
+    else:
+        uids = pd.Series(pd.NA, index=candidates.index, dtype="string")
+        empty = pd.Series(True, index=candidates.index)
+    if empty.any():
+        if len(series_uids) != 1:
+            raise ConfigError(
+                f"{source}: {int(empty.sum())} candidate(s) name no seriesuid but the folder holds "
+                f"{len(series_uids)} usable series; add a seriesuid column (one of: "
+                f"{', '.join(series_uids[:5])}{', ...' if len(series_uids) > 5 else ''})")
+        uids = uids.mask(empty, series_uids[0])
+    return uids.astype(str)
+
+
+def _rejection_reasons(rejected: pd.DataFrame) -> dict[str, str]:
+    if rejected.empty or "series_uid" not in rejected.columns:
+        return {}
+    rows = rejected.dropna(subset=["series_uid"])
+    rows = rows[rows["series_uid"].astype(str) != ""]
+    return {str(uid): "; ".join(sorted(set(group["reason"].astype(str))))
+            for uid, group in rows.groupby("series_uid", sort=True)}
+
+
+def _unusable_folder(root: Path, files_seen: int, rejected: pd.DataFrame) -> PipelineError:
+    if files_seen == 0:
+        return DicomReadError(f"{root}: no files found")
+    reasons = _rejection_reasons(rejected)
+    if not reasons:
+        return DicomReadError(f"{root}: no DICOM series found among {files_seen} files")
+    summary = "; ".join(f"{uid}: {why}" for uid, why in list(reasons.items())[:3])
+    return SeriesValidationError(f"{root}: no usable CT series among {files_seen} files "
+                                 f"({len(reasons)} rejected: {summary})")
+
+
+def predict_folder(dicom_dir: str | Path, candidates: pd.DataFrame, model: str | Path | bytes,
+                   ingest: IngestParams | None = None, executor: ExecutorParams | None = None,
+                   batch_size: int = 64, source: str = "candidates") -> PredictResult:
+    """Score ``candidates`` (LUNA16 world coordinates) on the series of ``dicom_dir``.
+
+    Returns the candidate rows (all input columns kept, in input order) plus ``probability``
+    (empty when not scored), ``prediction`` (1 at or above the model's threshold), ``status`` and
+    ``reason``, and the seconds spent per step.
+
+    Raises:
+        DicomReadError, SeriesValidationError: the folder holds no usable series.
+        ConfigError: bad candidates table (no coordinates; several series and no seriesuid) or
+            model (missing, or without the export metadata).
+    """
+    from pipeline.dicom.scan import scan_folder
+
+    ingest = ingest or default_ingest_params()
+    root = Path(dicom_dir)
+    if not root.is_dir():
+        raise DicomReadError(f"{root}: not a folder")
+    session = open_session(model)
+    meta = session_metadata(session, "<bytes>" if isinstance(model, bytes) else model)
+    timings = dict.fromkeys(STEPS, 0.0)
+    t0 = time.perf_counter()
+    scan = scan_folder(root, ingest, executor or ExecutorParams(jobs=ingest.jobs))
+    timings["scan"] = time.perf_counter() - t0
+    if scan.series.empty:
+        raise _unusable_folder(root, scan.files_seen, scan.rejected)
+    series = {str(r.series_uid): str(r.files) for r in scan.series.itertuples()}
+    rejected = _rejection_reasons(scan.rejected)
+
+    table = candidates.reset_index(drop=True).copy()
+    uids = assign_series(table, list(series), source)
+    prob = np.full(len(table), np.nan)
+    status = np.full(len(table), SCORED, dtype=object)
+    reason = np.full(len(table), "", dtype=object)
+    scored_series = 0
+    for uid in dict.fromkeys(uids):  # first-appearance order, each series once
+        rows = np.flatnonzero((uids == uid).to_numpy())
+        if uid not in series:
+            known = uid in rejected
+            status[rows] = REJECTED if known else NOT_FOUND
+            reason[rows] = (f"series rejected by ingest checks: {rejected[uid]}" if known
+                            else "series not found in the DICOM folder")
+            continue
+        centers = table.loc[rows, list(COORDS)].apply(pd.to_numeric, errors="coerce"
+                                                      ).to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(centers).all(axis=1)
+        status[rows[bad]] = BAD_COORDS
+        reason[rows[bad]] = "coordX, coordY, coordZ must be finite numbers (world mm)"
+        rows, centers = rows[~bad], centers[~bad]
+        if len(rows) == 0:
+            continue
+        files = [root / f for f in series[uid].split("|")]
+        try:
+            inputs, inside = series_inputs(files, centers, meta, timings)
+        except (DicomReadError, SeriesValidationError) as exc:
+            status[rows], reason[rows] = READ_ERROR, str(exc)
+            continue
+        t0 = time.perf_counter()
+        prob[rows[inside]] = predict_proba(session, inputs, batch_size)
+        timings["inference"] += time.perf_counter() - t0
+        status[rows[~inside]] = OUTSIDE
+        reason[rows[~inside]] = "candidate centre lies outside the scanned volume"
+        scored_series += 1
+    table["probability"] = prob
+    prediction = pd.Series(pd.NA, index=table.index, dtype="Int64")
+    if meta.threshold is not None:
+        ok = ~np.isnan(prob)
+        prediction[ok] = (prob[ok] >= meta.threshold).astype(int)
+    table["prediction"] = prediction
+    table["status"] = status
+    table["reason"] = reason
+    log.info("scored %d of %d candidates in %d series", int((status == SCORED).sum()),
+             len(table), scored_series)
+    return PredictResult(table=table, series_scored=scored_series, timings_s=timings)

@@ -1,0 +1,152 @@
+"""Resample a cohort of de-identified series: one ``.nii.gz`` per series plus a geometry table.
+
+Memory stays bounded by one or two volumes: each worker reads one series, resamples it, writes the
+volume (and lung mask) itself and returns only a small row. Layout: docs/data-contracts.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import SimpleITK as sitk  # noqa: N813
+
+from pipeline.config import IngestParams, ResampleParams
+from pipeline.errors import PipelineError, SeriesValidationError
+from pipeline.imaging.lung import lung_mask
+from pipeline.imaging.resample import read_series_hu, resample_image, write_volume
+from pipeline.imaging.volume_table import GEOMETRY_COLUMNS, format_direction
+from pipeline.io import read_csv
+from pipeline.parallel import ExecutorParams, map_items
+
+log = logging.getLogger(__name__)
+
+REJECTED_COLUMNS = ["path", "series_uid", "reason"]
+_SAFE_UID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+
+
+@dataclass(frozen=True)
+class ResampleTask:
+    """One series to resample: absolute files in stack order and where to write."""
+
+    series_uid: str
+    patient_id: str
+    files: tuple[str, ...]
+    output_dir: str
+    params: ResampleParams
+
+
+@dataclass(frozen=True)
+class ResampleReport:
+    """The geometry table (one row per volume written), the rejected table and the wall time."""
+
+    geometry: pd.DataFrame
+    rejected: pd.DataFrame
+    seconds: float
+
+
+def resample_series(task: ResampleTask) -> dict[str, Any]:
+    """Worker: read, resample, write one series; return its geometry row or a rejected row.
+
+    A rejected row has the key ``reason``; it never raises for a bad series.
+    """
+    try:
+        if not _SAFE_UID.fullmatch(task.series_uid):
+            raise SeriesValidationError(f"series {task.series_uid!r}: expected a UID usable as a "
+                                        "file name (letters, digits, '.', '_', '-')")
+        image = read_series_hu([Path(f) for f in task.files])
+        if image.GetDimension() != 3:
+            raise SeriesValidationError(f"series {task.series_uid}: expected a 3D volume, got "
+                                        f"{image.GetDimension()}D")
+        volume = resample_image(image, task.params)
+    except (PipelineError, RuntimeError, ValueError) as exc:
+        log.warning("series %s rejected: %s", task.series_uid, exc)
+        return {"path": "", "series_uid": task.series_uid, "reason": str(exc)}
+    out_dir = Path(task.output_dir)
+    name = f"{task.series_uid}.nii.gz"
+    write_volume(volume, out_dir / name)
+    lung_name = ""
+    if task.params.lung_mask:
+        mask = sitk.GetImageFromArray(lung_mask(sitk.GetArrayViewFromImage(volume)))
+        mask.CopyInformation(volume)
+        lung_name = f"{task.series_uid}_lung.nii.gz"
+        write_volume(mask, out_dir / lung_name)
+    values = sitk.GetArrayViewFromImage(volume)
+    row: dict[str, Any] = {"series_uid": task.series_uid, "patient_id": task.patient_id,
+                           "file": name, "lung_file": lung_name}
+    for prefix, img in (("orig_", image), ("", volume)):
+        for axis, spacing, size in zip("xyz", img.GetSpacing(), img.GetSize(), strict=True):
+            row[f"{prefix}spacing_{axis}"] = float(spacing)
+            row[f"{prefix}size_{axis}"] = int(size)
+    for axis, value in zip("xyz", volume.GetOrigin(), strict=True):
+        row[f"origin_{axis}"] = float(value)
+    row["direction"] = format_direction(volume.GetDirection())
+    row["hu_min"], row["hu_max"] = int(np.min(values)), int(np.max(values))
+    return row
+
+
+def load_series_table(input_dir: Path, ingest: IngestParams | None, executor: ExecutorParams
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``series_uid, patient_id, files`` of ``input_dir`` and the series rejected by ingest.
+
+    Uses ``input_dir/series.csv`` (the anonymize output) when present, else groups and validates
+    the folder with the ingest code (``pipeline.dicom.scan.scan_folder``).
+    """
+    table = input_dir / "series.csv"
+    if table.is_file():
+        series = read_csv(table, keep_default_na=False)
+        rejected = pd.DataFrame(columns=REJECTED_COLUMNS)
+    else:
+        if ingest is None:
+            raise PipelineError(f"{input_dir}: no series.csv and no ingest params to scan the "
+                                "folder with")
+        from pipeline.dicom.scan import scan_folder  # imported only in standalone mode
+
+        result = scan_folder(input_dir, ingest, executor)
+        series = result.series
+        rejected = result.rejected.reindex(columns=REJECTED_COLUMNS).fillna("")
+    missing = {"series_uid", "patient_id", "files"} - set(series.columns)
+    if missing:
+        raise PipelineError(f"{table}: expected columns series_uid, patient_id, files; missing "
+                            f"{sorted(missing)}")
+    series = series.astype({"series_uid": str, "patient_id": str, "files": str})
+    return series.sort_values("series_uid", kind="stable").reset_index(drop=True), rejected
+
+
+def resample_cohort(input_dir: Path, output_dir: Path, params: ResampleParams,
+                    executor: ExecutorParams, ingest: IngestParams | None = None
+                    ) -> ResampleReport:
+    """Resample every series of ``input_dir`` into ``output_dir``; the tables are returned."""
+    start = time.perf_counter()
+    series, rejected = load_series_table(Path(input_dir), ingest, executor)
+    duplicated = series["series_uid"].duplicated(keep="first")
+    dup_rows = [{"path": "", "series_uid": uid, "reason": "duplicate series_uid in series table"}
+                for uid in series.loc[duplicated, "series_uid"]]
+    series = series.loc[~duplicated]
+    tasks = [ResampleTask(series_uid=r.series_uid, patient_id=r.patient_id,
+                          files=tuple(str(Path(input_dir) / f) for f in r.files.split("|") if f),
+                          output_dir=str(output_dir), params=params)
+             for r in series.itertuples(index=False)]
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    rows = map_items(resample_series, tasks, executor, desc="resample")
+    good = [r for r in rows if "reason" not in r]
+    bad = [r for r in rows if "reason" in r]
+    geometry = pd.DataFrame(good, columns=GEOMETRY_COLUMNS)
+    rejected = pd.concat([rejected, pd.DataFrame(dup_rows + bad, columns=REJECTED_COLUMNS)],
+                         ignore_index=True) if dup_rows or bad else rejected
+    rejected = rejected.sort_values(["series_uid", "path"], kind="stable").reset_index(drop=True)
+    return ResampleReport(geometry=geometry, rejected=rejected,
+                          seconds=time.perf_counter() - start)
+
+
+def resample_provenance(params: ResampleParams) -> dict[str, Any]:
+    """What the volumes were made with (``resample.json``), read back by the patches stage."""
+    return {"spacing_mm": params.spacing_mm, "interpolator": params.interpolator,
+            "hu_range": list(params.hu_range), "anti_alias": params.anti_alias,
+            "lung_mask": params.lung_mask}

@@ -1,0 +1,54 @@
+"""A small 3D CNN on the whole candidate cube, sized to train in minutes on two CPU cores.
+
+A stride-2 stem halves the 32-voxel cube at once (memory-bound BN/ReLU at full resolution cost more
+than the convolutions on CPU), then conv-BN-ReLU blocks with max pooling, global average pooling,
+dropout and a linear layer. Only ONNX-friendly ops (Conv, BatchNormalization, Relu, MaxPool,
+GlobalAveragePool, Gemm).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    """3x3x3 convolution (no bias), batch norm, ReLU."""
+    return nn.Sequential(nn.Conv3d(cin, cout, kernel_size=3, stride=stride, padding=1, bias=False),
+                         nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
+
+
+class CNN3D(nn.Module):
+    """stem conv(1 -> c0, stride ``stem_stride``) -> [maxpool(2), conv(c_i)] for each further
+    width, the last block with a second conv -> global average pool -> dropout -> fc(2).
+
+    With the defaults on a 32^3 cube: 16 channels at 16^3, 32 at 8^3, 64 (twice) at 4^3.
+    Input ``(N, 1, C, C, C)`` in 0..1; output logits ``(N, 2)``.
+    """
+
+    def __init__(self, channels: Sequence[int] = (16, 32, 64), stem_stride: int = 2,
+                 dropout: float = 0.2, num_classes: int = 2) -> None:
+        super().__init__()
+        if len(channels) < 1:
+            raise ValueError(f"cnn3d needs at least one channel width, got {list(channels)}")
+        blocks: list[nn.Module] = [conv_bn_relu(1, channels[0], stride=stem_stride)]
+        cin = channels[0]
+        for cout in channels[1:]:
+            blocks.append(nn.Sequential(nn.MaxPool3d(2), conv_bn_relu(cin, cout)))
+            cin = cout
+        blocks.append(conv_bn_relu(cin, cin))
+        self.features = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(cin, num_classes)
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        """The last conv block, whose activations and gradients Grad-CAM uses."""
+        return self.features[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.features(x))
+        return self.fc(self.dropout(torch.flatten(x, 1)))

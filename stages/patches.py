@@ -1,0 +1,53 @@
+"""Cut world-aligned HU cubes around candidates into per-split arrays; split patients.
+
+Writes OUTPUT/{train,val,test}.npy, index.csv, preprocess.json, annotations.csv, rejected.csv,
+plus the patient split table (--splits) and data metrics (--metrics).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.cli import setup_logging
+from pipeline.config import load_params
+from pipeline.data.patch_dataset import build_patches
+from pipeline.io import atomic_dir, write_csv, write_json
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--volumes", type=Path, default=Path("data/processed/volumes"))
+    p.add_argument("--tables", type=Path, default=Path("data/interim/anonymized"),
+                   help="folder with candidates.csv and annotations.csv")
+    p.add_argument("--output", type=Path, default=Path("data/processed/patches"))
+    p.add_argument("--splits", type=Path, default=Path("data/processed/splits.csv"))
+    p.add_argument("--metrics", type=Path, default=Path("metrics/data.json"))
+    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.add_argument("--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.verbose)
+    params = load_params(args.params)
+    cfg = params.patches
+    executor = params.executor.with_jobs(cfg.jobs)
+    with atomic_dir(args.output) as tmp:
+        result = build_patches(args.volumes, args.tables, tmp, cfg, executor)
+        write_csv(tmp / "index.csv", result.index, float_format="%.6f")
+        write_csv(tmp / "annotations.csv", result.annotations, float_format="%.6f")
+        write_csv(tmp / "rejected.csv", result.rejected, float_format="%.6f")
+        write_json(tmp / "preprocess.json", result.preprocess)
+    write_csv(args.splits, result.splits)
+    write_json(args.metrics, result.metrics)
+    m = result.metrics
+    print(f"{m['candidates']['total']} patches ({m['positives']['total']} positive) from "
+          f"{m['series']['total']} series of {m['patients']['total']} patients, "
+          f"{m['rejected_candidates']} rejected -> {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+import pytest
+import torch
+from torch import nn
+
+from pipeline.errors import ConfigError
+from pipeline.models.registry import (
+    MODEL_NAMES,
+    build_model,
+    count_parameters,
+    default_model_kwargs,
+    input_kind,
+)
+
+
+def test_seed2d_has_the_exact_baseline_layers():
+    model = build_model("seed2d")
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    fcs = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
+        (1, 32, (3, 3), (1, 1)), (32, 64, (3, 3), (1, 1))]
+    assert [(f.in_features, f.out_features) for f in fcs] == [(64 * 7 * 7, 64), (64, 2)]
+    assert sum(isinstance(m, nn.MaxPool2d) for m in model.modules()) == 1  # shared, used twice
+
+
+def test_seed2d_parameter_count():
+    expected = (32 * 9 + 32) + (64 * 32 * 9 + 64) + (3136 * 64 + 64) + (64 * 2 + 2)
+    assert count_parameters(build_model("seed2d")) == expected == 219714
+
+
+def test_seed2d_maps_a_28px_slice_to_two_logits_with_intermediate_shapes():
+    model = build_model("seed2d").eval()
+    x = torch.zeros(3, 1, 28, 28)
+    h1 = model.pool(model.relu(model.conv1(x)))
+    h2 = model.pool(model.relu(model.conv2(h1)))
+    assert h1.shape == (3, 32, 14, 14)
+    assert h2.shape == (3, 64, 7, 7)
+    assert model(x).shape == (3, 2)
+
+
+@pytest.mark.parametrize("name,shape", [("seed2d", (2, 1, 28, 28)), ("cnn3d", (2, 1, 32, 32, 32)),
+                                        ("multiview", (2, 3, 28, 28))])
+def test_every_registered_model_gives_two_logits_for_its_input_kind(name, shape):
+    model = build_model(name, **default_model_kwargs(name, {"slice_px": 28})).eval()
+    with torch.no_grad():
+        assert model(torch.rand(shape)).shape == (2, 2)
+
+
+def test_registry_names_and_input_kinds():
+    assert set(MODEL_NAMES) == {"seed2d", "cnn3d", "multiview"}
+    assert [input_kind(n) for n in ("seed2d", "cnn3d", "multiview")] == [
+        "slice2d", "cube3d", "multiview"]
+
+
+def test_unknown_model_name_is_rejected_with_the_known_names():
+    with pytest.raises(ConfigError, match="expected one of"):
+        build_model("resnet9000")
+
+
+def test_cnn3d_is_small_enough_for_cpu_training():
+    assert count_parameters(build_model("cnn3d")) < 500_000
