@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import SimpleITK as sitk  # noqa: N813
+import SimpleITK as sitk
 
 from pipeline.config import PatchesParams, ResampleParams, SplitParams
 from pipeline.data.patch_dataset import build_patches

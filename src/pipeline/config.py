@@ -38,7 +38,7 @@ def _check_pair(key: str, pair: tuple[float, float]) -> None:
 
 @dataclass(frozen=True)
 class DataParams:
-    """Where the raw data comes from: the synthetic default or a real cohort (LIDC-IDRI + LUNA16)."""
+    """Where the raw data comes from: synthetic default or real cohort (LIDC-IDRI, LUNA16)."""
 
     dicom_dir: str
     annotations_csv: str
@@ -51,7 +51,7 @@ class SynthesizeParams:
     """The synthetic cohort (``pipeline.synth``); profile shapes live in ``synth/profiles.py``."""
 
     seed: int
-    profile: Literal["small", "realistic"]
+    profile: Literal["tiny", "small", "realistic"]
     n_patients: int
     nodules_per_patient: tuple[int, int]
     nodule_diameter_mm: tuple[float, float]
@@ -199,7 +199,8 @@ class TrainParams:
         _check_range("train.early_stopping_patience", self.early_stopping_patience, 1)
         _check_range("train.num_workers", self.num_workers, 0)
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
-            raise ConfigError(f"train.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+            raise ConfigError(
+                f"train.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,8 @@ def _convert(key: str, tp: Any, value: Any) -> Any:
             return tuple(_convert(f"{key}[{i}]", args[0], v) for i, v in enumerate(value))
         if len(value) != len(args):
             raise ConfigError(f"{key} must have {len(args)} values, got {value!r}")
-        return tuple(_convert(f"{key}[{i}]", a, v) for i, (a, v) in enumerate(zip(args, value)))
+        pairs = enumerate(zip(args, value, strict=True))
+        return tuple(_convert(f"{key}[{i}]", a, v) for i, (a, v) in pairs)
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key} must be true or false, got {value!r}")

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ExecutorParams:
-    """How to run a map over items: ``local`` pool of ``jobs`` processes, or ``dask`` at ``address``."""
+    """Run a map on a ``local`` pool of ``jobs`` processes, or on ``dask`` at ``address``."""
 
     kind: Literal["local", "dask"] = "local"
     jobs: int = 1

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import SimpleITK as sitk  # noqa: N813
+import SimpleITK as sitk
 import torch
 import yaml
 from export_helpers import BALL_CENTER_MM, PREPROCESS, make_checkpoint, make_net

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import SimpleITK as sitk  # noqa: N813
+import SimpleITK as sitk
 from imaging_phantoms import ball_volume, write_series
 
 from pipeline.imaging.geometry import Geometry, rotation_matrix

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-import SimpleITK as sitk  # noqa: N813
+import SimpleITK as sitk
 from imaging_phantoms import COHORT_GEOMETRIES, REPO, load_stage, write_params
 
 from pipeline.config import load_params

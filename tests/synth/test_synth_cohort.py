@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pydicom
-import SimpleITK as sitk  # noqa: N813
+import SimpleITK as sitk
 from scipy import ndimage
 from synth_helpers import TINY_Z_EXTENT_MM, file_hashes, tiny_params
 

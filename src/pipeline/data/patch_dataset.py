@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import SimpleITK as sitk  # noqa: N813
+import SimpleITK as sitk
 
 from pipeline.config import PatchesParams
 from pipeline.data.candidates import (

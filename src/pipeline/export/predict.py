@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import SimpleITK as sitk  # noqa: N813 (the conventional name)
+import SimpleITK as sitk
 
 from pipeline.config import IngestParams, ResampleParams
 from pipeline.data.inputs import model_inputs

@@ -138,7 +138,8 @@ def direction_from_dicom(image_orientation_patient: Sequence[float]) -> np.ndarr
     if not (np.isclose(np.linalg.norm(row), 1, atol=1e-3)
             and np.isclose(np.linalg.norm(col), 1, atol=1e-3)
             and abs(float(row @ col)) < 1e-3):
-        raise GeometryError(f"ImageOrientationPatient is not two orthonormal vectors: {iop.tolist()}")
+        raise GeometryError(
+            f"ImageOrientationPatient is not two orthonormal vectors: {iop.tolist()}")
     row = row / np.linalg.norm(row)
     col = col / np.linalg.norm(col)
     normal = np.cross(row, col)

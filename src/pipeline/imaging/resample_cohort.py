@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import SimpleITK as sitk  # noqa: N813
+import SimpleITK as sitk
 
 from pipeline.config import IngestParams, ResampleParams
 from pipeline.errors import PipelineError, SeriesValidationError

@@ -2,7 +2,8 @@
 
 A profile says how big the scans of a cohort are: image size, pixel and slice spacing, the field
 of view that must hold the chest, and the cranio-caudal extent scanned. ``small`` keeps the whole
-default pipeline to minutes on two CPU cores (a slab of chest through the lungs); ``realistic``
+default pipeline to minutes on two CPU cores (a slab of chest through the lungs); ``tiny`` is a
+thin, coarse slab for smoke tests and CI; ``realistic``
 is what a clinical chest CT looks like (512x512, a whole adult chest).
 """
 
@@ -34,6 +35,16 @@ PROFILES: dict[str, ScannerProfile] = {
         fov_mm=(300.0, 340.0),
         slice_spacing_choices_mm=(1.25, 1.5, 2.0, 2.5, 3.0),
         z_extent_mm=(120.0, 170.0),
+        whole_chest=False,
+    ),
+    # smoke tests and CI: a thin slab of coarse slices, so `dvc repro` end to end takes seconds
+    "tiny": ScannerProfile(
+        name="tiny",
+        rows_choices=(80, 96),
+        pixel_spacing_mm=(3.2, 4.0),
+        fov_mm=(300.0, 340.0),
+        slice_spacing_choices_mm=(2.5, 3.0),
+        z_extent_mm=(50.0, 60.0),
         whole_chest=False,
     ),
     "realistic": ScannerProfile(
