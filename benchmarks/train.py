@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
                                   early_stopping_patience=args.epochs, device="cpu",
                                   num_workers=workers)
                 _, m = fit(patches, cfg)
-                rows.append((model, workers, m["samples_per_second"], m["data_wait_fraction"],
+                t = m["timing"]
+                rows.append((model, workers, t["samples_per_second"], t["data_wait_fraction"],
                              m["parameters"]))
     base = {w: s for model, w, s, _, _ in rows if model == "seed2d"}
     print(f"{'model':<10} {'workers':>7} {'params':>8} {'samples/s':>10} {'data wait':>10} "

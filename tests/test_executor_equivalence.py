@@ -81,6 +81,12 @@ def preprocess(raw: Path, out: Path, executor: ExecutorParams) -> dict[str, str]
     return file_hashes(out)
 
 
+def tasks_done(cluster: distributed.LocalCluster, name: str) -> int:
+    """How many tasks of function ``name`` finished on the cluster (its scheduler is in-process)."""
+    prefix = cluster.scheduler.task_prefixes.get(name)
+    return 0 if prefix is None else prefix.state_counts["memory"]
+
+
 @pytest.fixture(scope="module")
 def raw_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("equivalence") / "raw"
@@ -89,10 +95,10 @@ def raw_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dask_address() -> Iterator[str]:
+def dask_cluster() -> Iterator[distributed.LocalCluster]:
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster:
-        yield cluster.scheduler_address
+        yield cluster
 
 
 @pytest.fixture(autouse=True)
@@ -101,12 +107,14 @@ def _demo_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.slow
-def test_in_process_local_pool_and_dask_give_byte_identical_outputs(raw_cohort, dask_address,
+def test_in_process_local_pool_and_dask_give_byte_identical_outputs(raw_cohort, dask_cluster,
                                                                     tmp_path):
     serial = preprocess(raw_cohort, tmp_path / "jobs1", ExecutorParams(kind="local", jobs=1))
     pooled = preprocess(raw_cohort, tmp_path / "jobs2", ExecutorParams(kind="local", jobs=2))
     dasked = preprocess(raw_cohort, tmp_path / "dask",
-                        ExecutorParams(kind="dask", address=dask_address))
+                        ExecutorParams(kind="dask", address=dask_cluster.scheduler_address))
+    for task in ("read_headers_chunk", "anonymize_series", "resample_series", "extract_series"):
+        assert tasks_done(dask_cluster, task) > 0, f"{task} did not run on the cluster"
     assert sum(name.endswith(".dcm") for name in serial) > 3 * 10
     assert sum(name.endswith(".nii.gz") for name in serial) >= 2 * 3  # volume + lung mask
     assert {"patches/train.npy", "patches/val.npy", "patches/test.npy"} <= set(serial)
@@ -130,9 +138,10 @@ def _params_file(path: Path, kind: str, address: str | None) -> Path:
     return path
 
 
-def test_ingest_stage_runs_on_dask_from_params(raw_cohort, dask_address, tmp_path):
+def test_ingest_stage_runs_on_dask_from_params(raw_cohort, dask_cluster, tmp_path):
     outputs = {}
-    for kind, address in (("local", None), ("dask", dask_address)):
+    before = tasks_done(dask_cluster, "read_headers_chunk")
+    for kind, address in (("local", None), ("dask", dask_cluster.scheduler_address)):
         params = _params_file(tmp_path / f"params-{kind}.yaml", kind, address)
         assert load_params(params).executor.kind == kind
         out = tmp_path / kind
@@ -143,3 +152,4 @@ def test_ingest_stage_runs_on_dask_from_params(raw_cohort, dask_address, tmp_pat
         outputs[kind] = file_hashes(out)
     assert set(outputs["dask"]) == {"series.csv", "rejected.csv", "ingest.json"}
     assert outputs["dask"] == outputs["local"]
+    assert tasks_done(dask_cluster, "read_headers_chunk") > before

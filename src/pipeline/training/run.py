@@ -12,6 +12,7 @@ import torch
 from pipeline.config import TrainParams
 from pipeline.data.datasets import PatchDataset, data_hash, load_index, load_preprocess, load_split
 from pipeline.models.registry import build_model, count_parameters, default_model_kwargs, input_kind
+from pipeline.provenance import package_versions
 from pipeline.training.distributed import DistInfo, ShardedSampler, wrap_model
 from pipeline.training.loop import EpochCallback, resolve_device, summary, train_model
 from pipeline.training.seed import seed_everything
@@ -60,7 +61,7 @@ def fit(patches_dir: str | Path, cfg: TrainParams, on_epoch: EpochCallback | Non
     }
     metrics = summary(result) | {
         "model": cfg.model, "parameters": count_parameters(model),
-        "torch_version": torch.__version__, "device": device.type,
+        "versions": package_versions(), "device": device.type,
         "train_samples": len(train_ds), "val_samples": len(val_ds),
         "world_size": info.world_size,
     }
