@@ -30,7 +30,7 @@ repro: setup
 	@echo "  model    : models/model.onnx (python stages/predict.py --help)"
 
 test: setup
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"

@@ -5,8 +5,10 @@ a temporary folder, then for every size N and every ``--jobs`` value runs ingest
 resample + patches (the library calls of the stage scripts, outputs written as they write them)
 on the first N series, in a fresh Python process so that memory from one run never counts in the
 next. Peak memory is the largest sum of RSS over that process and all its children (the local
-pool), sampled every 50 ms. Expected: seconds/series flat (time linear in N) and peak MB flat
-(each worker holds one series at a time). Prints a markdown table; nothing is asserted.
+pool), sampled every 50 ms. CPU s is the user + system time of that process and its pool during
+the preprocessing (imports excluded): other load on a shared machine inflates wall time, not it.
+Expected: seconds/series flat (time linear in N) and peak MB flat (each worker holds one series
+at a time). Prints a markdown table; nothing is asserted.
 
     .venv/bin/python benchmarks/scaling.py [--sizes 4 8 16 32] [--jobs 1 2]
         [--rows 128] [--z-extent-mm 80] [--repeat 1]
@@ -19,6 +21,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -176,6 +179,12 @@ class PeakRSS:
         self._thread.join()
 
 
+def cpu_s() -> float:
+    """User + system CPU seconds of this process and its finished (joined) children."""
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                 resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
 def measure(raw: Path, work: Path, args: argparse.Namespace, jobs: int) -> dict[str, float]:
     """Preprocess ``raw`` in a fresh interpreter; its seconds per stage and the tree's peak MB."""
     out = work / f"out-{raw.name}-j{jobs}"
@@ -184,12 +193,13 @@ def measure(raw: Path, work: Path, args: argparse.Namespace, jobs: int) -> dict[
     env.pop("PIPELINE_DEID_KEY", None)  # the synthetic cohort's public demo key
     cmd = [sys.executable, str(Path(__file__).resolve()), "--measure", str(raw), "--keep",
            str(out), "--jobs", str(jobs), "--params", str(args.params)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     with PeakRSS(proc.pid) as peak:
-        stdout, _ = proc.communicate()
+        stdout, stderr = proc.communicate()
     if proc.returncode != 0:
-        raise SystemExit(f"measurement failed ({proc.returncode}): {' '.join(cmd)}")
+        raise SystemExit(f"measurement failed ({proc.returncode}): {' '.join(cmd)}\n"
+                         + "\n".join(stderr.splitlines()[-30:]))
     result = json.loads(stdout.strip().splitlines()[-1])
     result["peak_mb"] = peak.peak_bytes / 2**20
     shutil.rmtree(out, ignore_errors=True)
@@ -197,11 +207,13 @@ def measure(raw: Path, work: Path, args: argparse.Namespace, jobs: int) -> dict[
 
 
 def report(rows: list[dict[str, float]]) -> str:
-    lines = ["| series | jobs | seconds | s/series | peak MB | ingest s | anonymize s | resample s "
-             "| patches s |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| series | jobs | seconds | s/series | peak MB | CPU s/series | ingest s "
+             "| anonymize s | resample s | patches s |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['series']} | {r['jobs']} | {r['seconds']:.1f} | "
                      f"{r['seconds'] / r['series']:.2f} | {r['peak_mb']:.0f} | "
+                     f"{r['cpu_s'] / r['series']:.2f} | "
                      + " | ".join(f"{r[s]:.1f}" for s in STAGES) + " |")
     lines.append("")
     for jobs in sorted({r["jobs"] for r in rows}):
@@ -209,7 +221,8 @@ def report(rows: list[dict[str, float]]) -> str:
         if len(mine) > 1:
             lo, hi = mine[0], mine[-1]
             lines.append(f"- jobs={jobs}: series x{hi['series'] / lo['series']:.0f} -> time "
-                         f"x{hi['seconds'] / lo['seconds']:.1f}, peak memory "
+                         f"x{hi['seconds'] / lo['seconds']:.1f}, CPU "
+                         f"x{hi['cpu_s'] / lo['cpu_s']:.1f}, peak memory "
                          f"x{hi['peak_mb'] / lo['peak_mb']:.2f}")
     return "\n".join(lines)
 
@@ -217,8 +230,9 @@ def report(rows: list[dict[str, float]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.measure is not None:  # the child: one run, seconds as JSON on the last line
+        start = cpu_s()
         seconds = preprocess(args.measure, args.keep, args.params, args.jobs[0])
-        print(json.dumps({**seconds, "seconds": sum(seconds.values())}))
+        print(json.dumps({**seconds, "seconds": sum(seconds.values()), "cpu_s": cpu_s() - start}))
         return 0
     if min(args.sizes) < 1 or min(args.jobs) < 1 or args.repeat < 1:
         raise SystemExit("--sizes, --jobs and --repeat must be >= 1")
@@ -234,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs = [measure(raw, work, args, jobs) for _ in range(args.repeat)]
                 best = min(runs, key=lambda r: r["seconds"])
                 best["peak_mb"] = max(r["peak_mb"] for r in runs)
+                best["cpu_s"] = min(r["cpu_s"] for r in runs)
                 rows.append({"series": n, "jobs": jobs, **best})
                 print(f"{n} series, jobs={jobs}: {best['seconds']:.1f}s, "
                       f"peak {best['peak_mb']:.0f} MB", file=sys.stderr)

@@ -44,6 +44,7 @@ def main(argv=None) -> int:
         print(f"anonymize: {exc}", file=sys.stderr)
         return 2
     executor = params.executor.with_jobs(cfg.jobs)
+    source_root = args.input.absolute()  # dask workers may run in another directory
     dropped: dict[str, int] = {}
     try:
         with atomic_dir(args.output) as tmp:
@@ -51,9 +52,10 @@ def main(argv=None) -> int:
             if args.series_table is not None:
                 sources = cohort.sources_from_series_table(read_csv(args.series_table))
             else:
-                sources, rejected = cohort.group_folder(args.input, settings.pseudonymizer(),
+                sources, rejected = cohort.group_folder(source_root, settings.pseudonymizer(),
                                                         executor)
-            report = cohort.anonymize_cohort(sources, args.input, tmp, settings, executor, rejected)
+            report = cohort.anonymize_cohort(sources, source_root, tmp, settings, executor,
+                                             rejected)
             for name, path in (("annotations", args.annotations), ("candidates", args.candidates)):
                 if path is not None:
                     table, dropped[name] = cohort.map_series_table(read_csv(path), report.uid_map)

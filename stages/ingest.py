@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     params = load_params(args.params)
     cfg = params.ingest
-    result = scan_folder(args.input, cfg, params.executor.with_jobs(cfg.jobs))
+    result = scan_folder(args.input.absolute(), cfg, params.executor.with_jobs(cfg.jobs))
     write_csv(args.output / "series.csv", result.series)
     write_csv(args.output / "rejected.csv", result.rejected)
     metrics = ingest_metrics(result)

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = params.patches
     executor = params.executor.with_jobs(cfg.jobs)
     with atomic_dir(args.output) as tmp:
-        result = build_patches(args.volumes, args.tables, tmp, cfg, executor)
+        result = build_patches(args.volumes.absolute(), args.tables.absolute(), tmp, cfg, executor)
         write_csv(tmp / "index.csv", result.index, float_format="%.6f")
         write_csv(tmp / "annotations.csv", result.annotations, float_format="%.6f")
         write_csv(tmp / "rejected.csv", result.rejected, float_format="%.6f")

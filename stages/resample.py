@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = params.resample
     executor = params.executor.with_jobs(cfg.jobs)
     with atomic_dir(args.output) as tmp:
-        report = resample_cohort(args.input, tmp, cfg, executor, ingest=params.ingest)
+        report = resample_cohort(args.input.absolute(), tmp, cfg, executor, ingest=params.ingest)
         write_csv(tmp / "geometry.csv", report.geometry, float_format="%.6f")
         write_csv(tmp / "rejected.csv", report.rejected)
         write_json(tmp / "resample.json", resample_provenance(cfg))

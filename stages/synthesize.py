@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(args.params)
     cfg = params.synthesize
     start = time.perf_counter()
-    result = synthesize_cohort(args.output, cfg, params.executor.with_jobs(cfg.jobs))
+    result = synthesize_cohort(args.output.absolute(), cfg, params.executor.with_jobs(cfg.jobs))
     with atomic_path(args.preview, suffix=".png") as tmp:
         save_preview([p.preview for p in result.patients if p.preview is not None], tmp)
     write_json(args.metrics, result.metrics)

@@ -27,7 +27,8 @@ from pipeline.parallel import ExecutorParams
 from pipeline.synth.cohort import synthesize_cohort
 
 distributed = pytest.importorskip("distributed")
-# one xdist worker holds the cohort and the cluster for both tests
+# one xdist worker holds the cohort and the cluster for both tests (with pytest 9.2 and
+# xdist 3.8 `--dist loadgroup` ignores the mark: pytest-xdist#1386; `--dist loadfile` works)
 pytestmark = pytest.mark.xdist_group("executor_equivalence")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,7 +98,7 @@ def raw_cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def dask_cluster() -> Iterator[distributed.LocalCluster]:
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
+                                  dashboard_address=":0") as cluster:
         yield cluster
 
 

@@ -24,8 +24,9 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
 
     The temporary name keeps ``suffix`` (e.g. ``.nii.gz``) so writers that pick a format by
     extension still work. On an exception the temporary file is removed and ``path`` is untouched.
+    The yielded path is absolute, so it stays valid in worker processes with another cwd.
     """
-    target = Path(path)
+    target = Path(path).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or ".tmp",
                                     dir=target.parent)
@@ -41,8 +42,11 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary directory beside ``path``; on success it replaces ``path`` whole."""
-    target = Path(path)
+    """Yield a temporary directory beside ``path``; on success it replaces ``path`` whole.
+
+    The yielded path is absolute, so it stays valid on dask workers whose cwd differs.
+    """
+    target = Path(path).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:

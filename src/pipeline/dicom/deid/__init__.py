@@ -6,5 +6,6 @@
 - :mod:`.dates`: whole-day date shifting.
 - :mod:`.screen`: images with likely burned-in text (quarantined).
 - :mod:`.verify`: the independent leak check of every output file.
+- :mod:`.writer`: byte-identical, fast encoding of a de-identified file (pydicom's ``save_as``).
 - :mod:`.cohort`: series-parallel driver, folder grouping, tables and metrics.
 """

@@ -13,9 +13,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import PIXEL_KEYWORDS, Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 
 from pipeline.dicom.deid.dates import shift_da, shift_dt
@@ -43,7 +44,13 @@ COUNT_NAMES = {"D": "replaced", "Z": "zeroed", "X": "removed", "K": "kept", "C":
 
 @dataclass
 class DeidContext:
-    """Everything the actions need for one patient; ``counts`` accumulates what was done."""
+    """Everything the actions need for one patient; ``counts`` accumulates what was done.
+
+    ``shared`` holds the replacement elements built so far, by what they depend on (tag, VR,
+    action and, for mapped UIDs and shifted dates, the raw value): every file of a series gets the
+    same element objects, which are never changed after they are built (so their encoding can be
+    reused, see :class:`~pipeline.dicom.deid.writer.EncodedCache`).
+    """
 
     profile: Profile
     pseudonyms: Pseudonymizer
@@ -51,6 +58,8 @@ class DeidContext:
     date_shift_days: int
     counts: Counter[str] = field(default_factory=Counter)
     _cache: dict[tuple[int, str], str] = field(default_factory=dict)
+    shared: dict[tuple[Any, ...], tuple[DataElement, bool]] = field(default_factory=dict)
+    shared_elements: dict[int, DataElement] = field(default_factory=dict)  # id -> element
 
     def action(self, tag: int, vr: str) -> str:
         """Memoised :meth:`Profile.action`."""
@@ -83,63 +92,115 @@ def deidentify_dataset(ds: Dataset, ctx: DeidContext, top_level: bool = True) ->
 
     At the top level, elements after Pixel Data (digital signatures, trailing padding) are removed.
     """
-    keys = [int(t) for t in ds.keys()]  # noqa: SIM118 (iterating ds would convert elements)
-    creators = {(t >> 16, t & 0xFFFF): text_of(ds.get_item(t)) for t in keys
+    items = [(int(t), e) for t, e in ds._dict.items()]
+    creators = {(t >> 16, t & 0xFFFF): text_of(ds.get_item(t)) for t, _ in items
                 if t >> 16 & 1 and 0x0010 <= t & 0xFFFF <= 0x00FF}
-    for tag in keys:
+    counts = ctx.counts
+    action = ctx.action
+    for tag, elem in items:
         group = tag >> 16
         if tag == PIXEL_DATA and top_level:
-            ctx.counts["kept"] += 1
+            counts["kept"] += 1
             continue
         if (top_level and tag > PIXEL_DATA) or group == 0x0002:
-            del ds[tag]
-            ctx.counts["removed"] += 1
+            _delete(ds, tag)
+            counts["removed"] += 1
             continue
-        elem = ds.get_item(tag)
+        if type(elem) is RawDataElement and elem.value is None:
+            elem = ds.get_item(tag)  # a deferred value: read it
         if group & 1:
             _private(ds, tag, elem, creators, ctx)
             continue
         vr = element_vr(elem, tag)
-        code = ctx.action(tag, vr)
+        code = action(tag, vr)
         if is_overlay_or_curve(group):
-            ctx.counts["overlay_curve_removed"] += 1
+            counts["overlay_curve_removed"] += 1
+        if code == "K" and vr != "SQ":
+            counts["kept"] += 1  # what _apply does for a kept element that is not a sequence
+            continue
         _apply(ds, tag, elem, vr, code, ctx)
 
 
 def _apply(ds: Dataset, tag: int, elem: Any, vr: str, code: str, ctx: DeidContext) -> None:
     ctx.counts[COUNT_NAMES[code]] += 1
     if code == "X":
-        del ds[tag]
+        _delete(ds, tag)
     elif code == "K" or (code == "C" and vr == "TM"):
         if vr == "SQ":
             _recurse(ds, tag, ctx)
-    elif code == "Z":
-        ds[tag] = DataElement(tag, vr, Sequence() if vr == "SQ" else None)
-    elif vr == "SQ":  # D or U on a sequence: keep the items, de-identified by the same rules
-        _recurse(ds, tag, ctx)
-    elif code == "C":
-        _shift_dates(ds, tag, elem, vr, ctx)
-    elif tag in PSEUDONYM_TAGS:
-        ds[tag] = DataElement(tag, vr, ctx.patient_pseudonym)
-    elif vr == "UI":
-        ds[tag] = DataElement(tag, vr, _one_or_many(map_uids(strings_of(elem), ctx.pseudonyms)))
+    elif vr == "SQ":
+        if code == "Z":
+            ds[tag] = DataElement(tag, vr, Sequence())
+        else:  # D or U on a sequence: keep the items, de-identified by the same rules
+            _recurse(ds, tag, ctx)
     else:
-        ds[tag] = DataElement(tag, vr, dummy_value(vr))
+        _replace(ds, tag, elem, vr, code, ctx)
+
+
+def _replace(ds: Dataset, tag: int, elem: Any, vr: str, code: str, ctx: DeidContext) -> None:
+    """The Z, C, D and U actions on a non-sequence element, with the replacement shared by every
+    element of the same tag, VR and (where it matters) raw value."""
+    if code == "Z" or (code != "C" and (tag in PSEUDONYM_TAGS or vr != "UI")):
+        key: tuple[Any, ...] = (tag, vr, code)
+    else:  # C and U depend on the value
+        value = elem.value if type(elem) is RawDataElement else None
+        key = (tag, vr, code, value) if isinstance(value, bytes) else ()
+    found = ctx.shared.get(key) if key else None
+    if found is None:
+        found = _replacement(tag, elem, vr, code, ctx)
+        if key:
+            ctx.shared[key] = found
+            ctx.shared_elements[id(found[0])] = found[0]
+    new, emptied = found
+    if emptied:
+        ctx.counts["dates_emptied"] += 1
+    _set(ds, tag, new)
+
+
+def _replacement(tag: int, elem: Any, vr: str, code: str, ctx: DeidContext
+                 ) -> tuple[DataElement, bool]:
+    if code == "Z":
+        return DataElement(tag, vr, None), False
+    if code == "C":
+        return _shift_dates(tag, elem, vr, ctx)
+    if tag in PSEUDONYM_TAGS:
+        return DataElement(tag, vr, ctx.patient_pseudonym), False
+    if vr == "UI":
+        return DataElement(tag, vr, _one_or_many(map_uids(strings_of(elem), ctx.pseudonyms))), False
+    return DataElement(tag, vr, dummy_value(vr)), False
+
+
+def _delete(ds: Dataset, tag: int) -> None:
+    """``del ds[tag]`` for a present tag, without pydicom's per-call tag conversion."""
+    del ds._dict[BaseTag(tag)]
+    if ds._private_blocks and tag >> 16 & 1 and 0x0010 <= tag & 0xFFFF < 0x0100:
+        ds._private_blocks = {}  # as Dataset.__delitem__ does when a private creator goes
+    if tag in PIXEL_KEYWORDS:
+        ds._pixel_array = None
+        ds._pixel_id = {}
+
+
+def _set(ds: Dataset, tag: int, elem: DataElement) -> None:
+    """``ds[tag] = elem`` replacing a present standard, non-sequence element (what
+    Dataset.__setitem__ does for those); anything else goes through pydicom."""
+    if tag >> 16 & 1 or tag in PIXEL_KEYWORDS or elem.VR == "SQ" or tag not in ds._dict:
+        ds[tag] = elem
+    else:
+        ds._dict[BaseTag(tag)] = elem
 
 
 def _one_or_many(values: list[str]) -> str | list[str]:
     return values[0] if len(values) == 1 else values
 
 
-def _shift_dates(ds: Dataset, tag: int, elem: Any, vr: str, ctx: DeidContext) -> None:
+def _shift_dates(tag: int, elem: Any, vr: str, ctx: DeidContext) -> tuple[DataElement, bool]:
+    """(the shifted element, whether it had to be emptied because a value was unshiftable)."""
     shift = shift_da if vr == "DA" else shift_dt if vr == "DT" else None
     values = strings_of(elem)
     shifted = [shift(v, ctx.date_shift_days) for v in values] if shift else [None]
     if not values or any(v is None for v in shifted):
-        ds[tag] = DataElement(tag, vr, None)  # unshiftable date: emptied, never kept
-        ctx.counts["dates_emptied"] += 1
-        return
-    ds[tag] = DataElement(tag, vr, _one_or_many([str(v) for v in shifted]))
+        return DataElement(tag, vr, None), True  # unshiftable date: emptied, never kept
+    return DataElement(tag, vr, _one_or_many([str(v) for v in shifted])), False
 
 
 def _recurse(ds: Dataset, tag: int, ctx: DeidContext) -> None:
@@ -160,7 +221,7 @@ def _private(ds: Dataset, tag: int, elem: Any, creators: dict[tuple[int, int], s
     else:
         keep = False
     if not keep:
-        del ds[tag]
+        _delete(ds, tag)
         ctx.counts["private_removed"] += 1
         return
     ctx.counts["private_kept"] += 1

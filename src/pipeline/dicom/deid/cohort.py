@@ -19,13 +19,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pydicom
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
-from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element
+from pydicom.fileutil import read_undefined_length_value
+from pydicom.tag import BaseTag, SequenceDelimiterTag
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
 
 from pipeline.config import AnonymizeParams
@@ -48,6 +50,7 @@ from pipeline.dicom.deid.verify import (
     build_verify_spec,
     header_bytes_locations,
 )
+from pipeline.dicom.deid.writer import EncodedCache, encode_file, encode_pixel_element
 from pipeline.parallel import ExecutorParams, map_items
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,7 @@ UNSUPPORTED_SYNTAXES: dict[str, str] = {
 }
 SERIES_UID, STUDY_UID, PATIENT_ID = 0x0020000E, 0x0020000D, 0x00100020
 PATIENT_NAME, BIRTH_DATE = 0x00100010, 0x00100030
+DEFER_BYTES = 65536  # larger values are not copied while reading (only Pixel Data, in practice)
 _GROUPING_TAGS = ["SeriesInstanceUID", "ImagePositionPatient", "ImageOrientationPatient",
                   "InstanceNumber"]
 
@@ -117,24 +121,51 @@ class SeriesOutcome:
     identifiers: int = 0
 
 
-def serialize(ds: Dataset, transfer_syntax: str) -> tuple[bytes, bytes]:
-    """(everything before Pixel Data, the Pixel Data element) as written in ``transfer_syntax``.
+def serialize(ds: Dataset, transfer_syntax: str, pixel: object = None,
+              cache: EncodedCache | None = None) -> tuple[bytes, list[bytes | memoryview]]:
+    """(everything before Pixel Data, the Pixel Data element as chunks) in ``transfer_syntax``.
 
-    Pixel Data is written from its raw bytes (never decoded), so native and encapsulated pixels
-    come out byte-identical (PS3.5 A.4 for encapsulated fragments).
+    Byte-identical to ``ds.save_as(enforce_file_format=True)`` of ``ds`` without its Pixel Data,
+    followed by pydicom's encoding of the Pixel Data element (:mod:`.writer`). Pixel Data
+    (``pixel``, else the dataset's) is written from its raw bytes (never decoded or copied), so
+    native and encapsulated pixels come out byte-identical (PS3.5 A.4 for encapsulated
+    fragments).
     """
-    pixel = ds.get_item(PIXEL_DATA) if PIXEL_DATA in ds else None
-    if pixel is not None:
+    if pixel is None and PIXEL_DATA in ds:
+        pixel = ds.get_item(PIXEL_DATA)
+    if PIXEL_DATA in ds:
         del ds[PIXEL_DATA]
-    head = DicomBytesIO()
-    ds.save_as(head, enforce_file_format=True)
+    head = encode_file(ds, cache)
     if pixel is None:
-        return head.getvalue(), b""
-    tail = DicomBytesIO()
-    tail.is_little_endian = True
-    tail.is_implicit_VR = transfer_syntax == ImplicitVRLittleEndian
-    write_data_element(tail, pixel)
-    return head.getvalue(), tail.getvalue()
+        return head, []
+    return head, encode_pixel_element(pixel, transfer_syntax == ImplicitVRLittleEndian)
+
+
+def read_file(data: bytes) -> Dataset:
+    """``data`` parsed as ``pydicom.dcmread(io.BytesIO(data))`` would, but without copying a large
+    Pixel Data value out of ``data`` (see :func:`pixel_element`). Should any other element be
+    large enough to be deferred, the file is simply read again without deferring."""
+    ds = pydicom.dcmread(io.BytesIO(data), defer_size=DEFER_BYTES)
+    for tag, elem in ds._dict.items():
+        if type(elem) is RawDataElement and elem.value is None and tag != PIXEL_DATA:
+            return pydicom.dcmread(io.BytesIO(data))
+    return ds
+
+
+def pixel_element(ds: Dataset, data: bytes) -> DataElement | RawDataElement | None:
+    """The top-level Pixel Data element of a dataset from :func:`read_file`, its value a view into
+    ``data`` (the bytes a plain read would hold); None if absent."""
+    elem = ds._dict.get(BaseTag(PIXEL_DATA))
+    if type(elem) is not RawDataElement or elem.value is not None:
+        return ds.get_item(PIXEL_DATA) if elem is not None else None
+    value: Any
+    if elem.length != 0xFFFFFFFF:
+        value = memoryview(data)[elem.value_tell:elem.value_tell + elem.length]
+    else:
+        fp = io.BytesIO(data)
+        fp.seek(elem.value_tell)
+        value = read_undefined_length_value(fp, elem.is_little_endian, SequenceDelimiterTag, None)
+    return elem._replace(value=value)
 
 
 def _patient_key(ds: Dataset) -> str:
@@ -156,6 +187,7 @@ def anonymize_series(job: SeriesJob) -> SeriesOutcome:
     written: list[tuple[str, bytes]] = []
     study = ""
     record = deidentification_elements(settings.profile)
+    encoded = EncodedCache(record)
 
     def quarantine(reason: str) -> SeriesOutcome:
         shutil.rmtree(series_dir, ignore_errors=True)
@@ -165,7 +197,8 @@ def anonymize_series(job: SeriesJob) -> SeriesOutcome:
     series_dir.mkdir(parents=True, exist_ok=True)
     for k, rel in enumerate(src.rel_paths):
         try:
-            ds = pydicom.dcmread(io.BytesIO((Path(job.input_root) / rel).read_bytes()))
+            data = (Path(job.input_root) / rel).read_bytes()
+            ds = read_file(data)
             syntax = str(ds.file_meta.TransferSyntaxUID)
         except Exception as exc:  # any unreadable file makes the series unsafe to pass on
             return quarantine(f"unreadable file: file {k} of the series ({type(exc).__name__})")
@@ -180,16 +213,18 @@ def anonymize_series(job: SeriesJob) -> SeriesOutcome:
             key = _patient_key(ds)
             ctx = DeidContext(settings.profile, ps, ps.patient_id(key),
                               ps.date_shift_days(key, settings.max_date_shift_days))
+            encoded.share(ctx.shared_elements)
             study = ps.uid(first_text(ds, STUDY_UID)) if first_text(ds, STUDY_UID) else ""
         collector.add_file(ds, rel)
         deidentify_dataset(ds, ctx)
         record_deidentification(ds, record)
         ds.file_meta = new_file_meta(ds, syntax)
-        head, pixel = serialize(ds, syntax)
+        head, pixel = serialize(ds, syntax, pixel_element(ds, data), encoded)
         out_rel = f"dicom/{new_series}/{k:04d}.dcm"
         with open(Path(job.output_root) / out_rel, "wb") as fh:
             fh.write(head)
-            fh.write(pixel)
+            for chunk in pixel:
+                fh.write(chunk)
         written.append((out_rel, head))
     if ctx is None:
         return quarantine("series has no files")

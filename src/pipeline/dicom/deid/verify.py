@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 
 from pipeline.dicom.deid.actions import PIXEL_DATA, PRODUCED_TEXT, is_registered_uid
@@ -117,7 +118,12 @@ def ascii_fold(text: str) -> str:
 
 @dataclass
 class IdentifierCollector:
-    """Identifying strings and kept text seen while reading one series' input files."""
+    """Identifying strings and kept text seen while reading one series' input files.
+
+    What an element contributes depends only on its decision (tag, VR, private creator), its raw
+    value and the file's character sets, so a raw value already seen with the same VR and
+    character sets is skipped: the slices of a series repeat most of their values.
+    """
 
     spec: VerifySpec
     identifiers: set[str] = field(default_factory=set)
@@ -125,43 +131,61 @@ class IdentifierCollector:
     codecs: list[str] = field(default_factory=lambda: ["utf-8", "latin-1"])
     _seen: set[tuple[str, bool]] = field(default_factory=set)
     _decisions: dict[tuple[int, str, str], bool] = field(default_factory=dict)
+    _raw_seen: dict[tuple[str, ...], set[tuple[bool, str, bytes]]] = field(default_factory=dict)
+    _paths_seen: set[str] = field(default_factory=set)
 
     def add_file(self, ds: Dataset, rel_path: str) -> None:
         """Collect from the dataset, its file meta and the file's path relative to the input."""
         codecs = python_codecs(ds)
         self.codecs = list(dict.fromkeys([*self.codecs, *codecs]))
-        self._walk(ds, codecs)
+        seen = self._raw_seen.setdefault(tuple(codecs), set())
+        self._walk(ds, codecs, seen)
         if getattr(ds, "file_meta", None) is not None:
-            self._walk(ds.file_meta, codecs)
+            self._walk(ds.file_meta, codecs, seen)
         self.add_path(rel_path)
 
     def add_path(self, rel_path: str) -> None:
         """Path components (folders, file stem) and their pieces are identifying."""
         for part in rel_path.replace("\\", "/").split("/"):
+            if part in self._paths_seen:
+                continue
+            self._paths_seen.add(part)
             stem = part.rsplit(".", 1)[0] if part.lower().endswith((".dcm", ".ima")) else part
             self.identifiers |= identifier_forms(stem, is_name=True)
 
-    def _walk(self, ds: Dataset, codecs: list[str]) -> None:
-        keys = [int(t) for t in ds.keys()]  # noqa: SIM118 (iterating ds converts elements)
-        creators = {(t >> 16, t & 0xFFFF): text_of(ds.get_item(t)) for t in keys
+    def _walk(self, ds: Dataset, codecs: list[str], seen: set[tuple[bool, str, bytes]]) -> None:
+        elements = ds._dict
+        items = [(int(t), e) for t, e in elements.items()]
+        creators = {(t >> 16, t & 0xFFFF): text_of(ds.get_item(t)) for t, _ in items
                     if t >> 16 & 1 and 0x0010 <= t & 0xFFFF <= 0x00FF}
-        for tag in keys:
+        decisions = self._decisions
+        for tag, elem in items:
             if tag == PIXEL_DATA:
                 continue
-            elem = ds.get_item(tag)
+            raw = type(elem) is RawDataElement
+            if raw and elem.value is None:
+                elem = ds.get_item(tag)  # a deferred value: read it
+                raw = type(elem) is RawDataElement
             vr = element_vr(elem, tag)
             if vr == "SQ" or (tag >> 16 & 1 and elem.VR is None and _is_sequence(ds, tag)):
                 for item in ds[tag].value:
-                    self._walk(item, codecs)
+                    self._walk(item, codecs, seen)
                 continue
             creator = _creator_of(tag, creators) if tag >> 16 & 1 else ""
             key = (tag, vr, creator)
-            identifying = self._decisions.get(key)
+            identifying = decisions.get(key)
             if identifying is None:
-                identifying = self._decisions[key] = self._identifying(tag, vr, creators)
+                identifying = decisions[key] = self._identifying(tag, vr, creators)
+            if not identifying and (vr not in TEXT_VRS or vr in {"DS", "IS"}):
+                continue
+            if raw and isinstance(elem.value, bytes):
+                memo = (identifying, vr, elem.value)
+                if memo in seen:
+                    continue
+                seen.add(memo)
             if identifying:
                 self._add(elem, vr, codecs)
-            elif vr in TEXT_VRS and vr not in {"DS", "IS"}:
+            else:
                 text = decode_text(elem, codecs)
                 if text:
                     self.kept.add(text)
