@@ -31,7 +31,8 @@ def run(tmp_path_factory):
     common = ["--patches", str(patches), "--model", str(tmp / "model.pt"),
               "--params", str(tmp / "params.yaml")]
     assert _stage("train").main(common + ["--metrics", str(tmp / "train.json"),
-                                          "--live", str(tmp / "live")]) == 0
+                                          "--live", str(tmp / "live"),
+                                          "--timing", str(tmp / "timing.json")]) == 0
     out = {"predictions": tmp / "ev" / "predictions.csv", "metrics": tmp / "evaluate.json",
            "plots": tmp / "plots", "montage": tmp / "montage.png",
            "model-card": tmp / "model_card.md", "data-metrics": tmp / "data.json"}
