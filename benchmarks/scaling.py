@@ -33,12 +33,12 @@ from pathlib import Path
 import psutil
 
 from pipeline.config import load_params
-from pipeline.data.patch_dataset import build_patches
+from pipeline.data.patch_dataset import build_patches, write_patch_tables
 from pipeline.dicom.deid import cohort
 from pipeline.dicom.deid.pseudonyms import load_key
 from pipeline.dicom.scan import scan_folder
-from pipeline.imaging.resample_cohort import resample_cohort, resample_provenance
-from pipeline.io import read_csv, write_csv, write_json
+from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
+from pipeline.io import read_csv, write_csv
 from pipeline.parallel import ExecutorParams
 from pipeline.synth.cohort import synthesize_cohort
 
@@ -124,18 +124,13 @@ def preprocess(raw: Path, out: Path, params_path: Path, jobs: int) -> dict[str, 
     start = time.perf_counter()
     volumes = out / "volumes"
     resampled = resample_cohort(anon, volumes, params.resample, executor, ingest=params.ingest)
-    write_csv(volumes / "geometry.csv", resampled.geometry, float_format="%.6f")
-    write_csv(volumes / "rejected.csv", resampled.rejected)
-    write_json(volumes / "resample.json", resample_provenance(params.resample))
+    write_resample_tables(volumes, resampled, params.resample)
     seconds["resample"] = time.perf_counter() - start
 
     start = time.perf_counter()
     patches = out / "patches"
     result = build_patches(volumes, anon, patches, params.patches, executor)
-    write_csv(patches / "index.csv", result.index, float_format="%.6f")
-    write_csv(patches / "annotations.csv", result.annotations, float_format="%.6f")
-    write_csv(patches / "rejected.csv", result.rejected, float_format="%.6f")
-    write_json(patches / "preprocess.json", result.preprocess)
+    write_patch_tables(patches, result)
     write_csv(out / "splits.csv", result.splits)
     seconds["patches"] = time.perf_counter() - start
     if len(resampled.geometry) == 0 or report.leaks:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipeline.cli import setup_logging
 from pipeline.config import load_params
-from pipeline.data.patch_dataset import build_patches
+from pipeline.data.patch_dataset import build_patches, write_patch_tables
 from pipeline.io import atomic_dir, write_csv, write_json
 
 
@@ -36,10 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     executor = params.executor.with_jobs(cfg.jobs)
     with atomic_dir(args.output) as tmp:
         result = build_patches(args.volumes.absolute(), args.tables.absolute(), tmp, cfg, executor)
-        write_csv(tmp / "index.csv", result.index, float_format="%.6f")
-        write_csv(tmp / "annotations.csv", result.annotations, float_format="%.6f")
-        write_csv(tmp / "rejected.csv", result.rejected, float_format="%.6f")
-        write_json(tmp / "preprocess.json", result.preprocess)
+        write_patch_tables(tmp, result)
     write_csv(args.splits, result.splits)
     write_json(args.metrics, result.metrics)
     m = result.metrics

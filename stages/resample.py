@@ -11,8 +11,8 @@ from pathlib import Path
 
 from pipeline.cli import setup_logging
 from pipeline.config import load_params
-from pipeline.imaging.resample_cohort import resample_cohort, resample_provenance
-from pipeline.io import atomic_dir, write_csv, write_json
+from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
+from pipeline.io import atomic_dir
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,9 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     executor = params.executor.with_jobs(cfg.jobs)
     with atomic_dir(args.output) as tmp:
         report = resample_cohort(args.input.absolute(), tmp, cfg, executor, ingest=params.ingest)
-        write_csv(tmp / "geometry.csv", report.geometry, float_format="%.6f")
-        write_csv(tmp / "rejected.csv", report.rejected)
-        write_json(tmp / "resample.json", resample_provenance(cfg))
+        write_resample_tables(tmp, report, cfg)
     print(f"resampled {len(report.geometry)} series to {cfg.spacing_mm} mm "
           f"({len(report.rejected)} rejected) in {report.seconds:.1f}s -> {args.output}")
     return 0 if len(report.geometry) else 1

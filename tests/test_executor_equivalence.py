@@ -17,11 +17,11 @@ import pytest
 import yaml
 
 from pipeline.config import load_params
-from pipeline.data.patch_dataset import build_patches
+from pipeline.data.patch_dataset import build_patches, write_patch_tables
 from pipeline.dicom.deid import cohort
 from pipeline.dicom.deid.pseudonyms import KEY_ENV_VAR, load_key
 from pipeline.dicom.scan import scan_folder
-from pipeline.imaging.resample_cohort import resample_cohort, resample_provenance
+from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
 from pipeline.io import read_csv, write_csv, write_json
 from pipeline.parallel import ExecutorParams
 from pipeline.synth.cohort import synthesize_cohort
@@ -67,16 +67,11 @@ def preprocess(raw: Path, out: Path, executor: ExecutorParams) -> dict[str, str]
 
     volumes = out / "volumes"
     resampled = resample_cohort(anon, volumes, PARAMS.resample, executor, ingest=PARAMS.ingest)
-    write_csv(volumes / "geometry.csv", resampled.geometry, float_format="%.6f")
-    write_csv(volumes / "rejected.csv", resampled.rejected)
-    write_json(volumes / "resample.json", resample_provenance(PARAMS.resample))
+    write_resample_tables(volumes, resampled, PARAMS.resample)
 
     patches = out / "patches"
     result = build_patches(volumes, anon, patches, PARAMS.patches, executor)
-    write_csv(patches / "index.csv", result.index, float_format="%.6f")
-    write_csv(patches / "annotations.csv", result.annotations, float_format="%.6f")
-    write_csv(patches / "rejected.csv", result.rejected, float_format="%.6f")
-    write_json(patches / "preprocess.json", result.preprocess)
+    write_patch_tables(patches, result)
     write_csv(out / "splits.csv", result.splits)
     write_json(out / "data.json", result.metrics)
     return file_hashes(out)

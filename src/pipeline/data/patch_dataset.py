@@ -34,7 +34,7 @@ from pipeline.errors import ConfigError, PipelineError
 from pipeline.imaging.geometry import Geometry
 from pipeline.imaging.patches import AXES, cube_size, extract_cubes, inside_volume
 from pipeline.imaging.volume_table import geometry_from_row, shape_from_row
-from pipeline.io import read_csv, read_json
+from pipeline.io import read_csv, read_json, write_csv, write_json
 from pipeline.parallel import ExecutorParams, map_items
 
 log = logging.getLogger(__name__)
@@ -281,3 +281,12 @@ def build_patches(volumes_dir: Path, tables_dir: Path, output_dir: Path, params:
     log.info("%d candidates kept, %d rejected, %d merged away", len(index), len(rejected), n_merged)
     return PatchesResult(index=index, annotations=nodules.reset_index(drop=True),
                          rejected=rejected, splits=splits, preprocess=preprocess, metrics=metrics)
+
+
+def write_patch_tables(output_dir: Path, result: PatchesResult) -> None:
+    """Write ``index.csv``, ``annotations.csv``, ``rejected.csv`` and ``preprocess.json`` beside
+    the split arrays (the split table and the metrics go where the caller says)."""
+    write_csv(output_dir / "index.csv", result.index, float_format="%.6f")
+    write_csv(output_dir / "annotations.csv", result.annotations, float_format="%.6f")
+    write_csv(output_dir / "rejected.csv", result.rejected, float_format="%.6f")
+    write_json(output_dir / "preprocess.json", result.preprocess)

@@ -22,7 +22,7 @@ from pipeline.errors import PipelineError, SeriesValidationError
 from pipeline.imaging.lung import lung_mask
 from pipeline.imaging.resample import read_series_hu, resample_image, write_volume
 from pipeline.imaging.volume_table import GEOMETRY_COLUMNS, format_direction
-from pipeline.io import read_csv
+from pipeline.io import read_csv, write_csv, write_json
 from pipeline.parallel import ExecutorParams, map_items
 
 log = logging.getLogger(__name__)
@@ -150,3 +150,11 @@ def resample_provenance(params: ResampleParams) -> dict[str, Any]:
     return {"spacing_mm": params.spacing_mm, "interpolator": params.interpolator,
             "hu_range": list(params.hu_range), "anti_alias": params.anti_alias,
             "lung_mask": params.lung_mask}
+
+
+def write_resample_tables(output_dir: Path, report: ResampleReport, params: ResampleParams
+                          ) -> None:
+    """Write ``geometry.csv``, ``rejected.csv`` and ``resample.json`` beside the volumes."""
+    write_csv(output_dir / "geometry.csv", report.geometry, float_format="%.6f")
+    write_csv(output_dir / "rejected.csv", report.rejected)
+    write_json(output_dir / "resample.json", resample_provenance(params))
