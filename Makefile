@@ -36,7 +36,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
 lint: setup
-	$(VENV)/bin/ruff check src stages tests benchmarks
+	$(VENV)/bin/ruff check --no-cache src stages tests benchmarks tools
 	$(VENV)/bin/mypy src
 
 # Regenerate the lock from requirements.in (run after changing a direct dependency).

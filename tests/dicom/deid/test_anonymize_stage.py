@@ -9,8 +9,8 @@ import pandas as pd
 import pydicom
 import pytest
 import yaml
-from conftest import write_phi_series
 
+from conftest import write_phi_series
 from pipeline.dicom.deid import cohort
 from pipeline.dicom.deid.pseudonyms import KEY_ENV_VAR
 from pipeline.io import read_json

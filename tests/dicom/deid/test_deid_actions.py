@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TEST_KEY
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from conftest import TEST_KEY
 from pipeline.dicom.deid.actions import DeidContext, deidentify_dataset
 from pipeline.dicom.deid.dates import shift_da
 from pipeline.dicom.deid.profile import Profile, ProfileOptions, build_profile, parse_safe_private

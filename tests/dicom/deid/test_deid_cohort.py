@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from conftest import IDENTITY, PHI_STRINGS, TEST_KEY, anonymize_params, write_phi_series
 from pydicom.uid import RLELossless
 
+from conftest import IDENTITY, PHI_STRINGS, TEST_KEY, anonymize_params, write_phi_series
 from pipeline.dicom.deid.cohort import (
     CohortReport,
     DeidSettings,

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TEST_KEY
 
+from conftest import TEST_KEY
 from pipeline.dicom.deid.dates import shift_dt
 from pipeline.dicom.deid.pseudonyms import DEMO_KEY, KEY_ENV_VAR, Pseudonymizer, load_key
 from pipeline.errors import DeidentificationError
