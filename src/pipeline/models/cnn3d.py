@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import nn
+
+from pipeline.models.head import PooledClassifier
 
 
 def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -22,7 +23,7 @@ def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
                          nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
 
 
-class CNN3D(nn.Module):
+class CNN3D(PooledClassifier):
     """stem conv(1 -> ``stem_channels``, stride ``stem_stride``) -> conv(c_0, stride 2) ->
     conv(c_1) -> [maxpool(2), conv(c_i)] for each further width, the last block with a second
     conv -> global average pool -> dropout -> fc(2).
@@ -49,15 +50,4 @@ class CNN3D(nn.Module):
             cin = cout
         blocks.append(conv_bn_relu(cin, cin))
         self.features = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool3d(1)
-        self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(cin, num_classes)
-
-    @property
-    def cam_layer(self) -> nn.Module:
-        """The last conv block, whose activations and gradients Grad-CAM uses."""
-        return self.features[-1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.features(x))
-        return self.fc(self.dropout(torch.flatten(x, 1)))
+        self.add_head(nn.AdaptiveAvgPool3d(1), cin, dropout, num_classes)

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-import torch
 from torch import nn
+
+from pipeline.models.head import PooledClassifier
 
 
 def conv_bn_relu2d(cin: int, cout: int) -> nn.Sequential:
@@ -13,7 +14,7 @@ def conv_bn_relu2d(cin: int, cout: int) -> nn.Sequential:
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-class MultiView(nn.Module):
+class MultiView(PooledClassifier):
     """conv-BN-ReLU blocks (32, 64 with pooling, then 64) -> global average pool -> fc.
 
     Input ``(N, 3, S, S)`` in 0..1 (axial, coronal, sagittal); output logits ``(N, 2)``.
@@ -27,15 +28,4 @@ class MultiView(nn.Module):
             conv_bn_relu2d(width, 2 * width), nn.MaxPool2d(2),
             conv_bn_relu2d(2 * width, 2 * width),
         )
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(2 * width, num_classes)
-
-    @property
-    def cam_layer(self) -> nn.Module:
-        """The last conv block."""
-        return self.features[-1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.features(x))
-        return self.fc(self.dropout(torch.flatten(x, 1)))
+        self.add_head(nn.AdaptiveAvgPool2d(1), 2 * width, dropout, num_classes)
