@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PIP_VERSION := 26.3
 
-.PHONY: setup repro test test-fast lint lock clean
+.PHONY: setup repro compare test test-fast lint lock clean
 
 setup: $(STAMP)
 
@@ -17,17 +17,19 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-# Stage commands say `python`: run them with the project's environment first on PATH.
-export PATH := $(abspath $(VENV))/bin:$(PATH)
-
 repro: setup
-	dvc repro
+	$(VENV)/bin/dvc repro
 	@echo ""
 	@echo "Results:"
 	@echo "  metrics  : metrics/*.json    ($(VENV)/bin/dvc metrics show)"
-	@echo "  plots    : plots/            ($(VENV)/bin/dvc plots show -> dvc_plots/index.html)"
-	@echo "  reports  : reports/          (cohort_preview.png, montage.png, model_card.md)"
-	@echo "  model    : models/model.onnx (python stages/predict.py --help)"
+	@echo "  compare  : make compare      (the headline figures in one screen)"
+	@echo "  plots    : plots/            ($(VENV)/bin/dvc plots show, then open dvc_plots/index.html)"
+	@echo "  reports  : reports/          (model_card.md, montage.png, cohort_preview.png)"
+	@echo "  model    : models/model.onnx ($(VENV)/bin/python stages/predict.py --help)"
+
+# The figures people compare (model vs baseline, out of fold), narrow enough for a terminal.
+compare: setup
+	@$(VENV)/bin/python tools/compare.py
 
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile

@@ -1,23 +1,24 @@
-"""Evaluate the trained model on the test split (threshold chosen on val): metrics with patient
-bootstrap CIs, FROC/CPM, DVC plots, per-candidate predictions, a Grad-CAM montage, a model card."""
+"""Evaluate the cross-validation on the out-of-fold predictions of every patient: the model and
+the seed2d baseline with patient-bootstrap CIs, their paired difference, per-fold spread, LUNA16
+FROC/CPM, DVC plots, a Grad-CAM montage and the model card."""
 
 import argparse
 from pathlib import Path
 
-from pipeline.cli import setup_logging
-from pipeline.config import load_params
-from pipeline.evaluation.run import evaluate_checkpoint
-from pipeline.io import read_json, write_bytes, write_csv, write_json, write_text
+from pipeline.cli import run_stage
+from pipeline.config import load_section
+from pipeline.evaluation.run import evaluate_cv
+from pipeline.io import write_bytes, write_csv, write_json, write_text
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", type=Path, default=Path("models/model.pt"))
+    p.add_argument("--folds-dir", type=Path, default=Path("models/cv"),
+                   help="the train stages' outputs: <dir>/{model,baseline}/fold<N>/")
     p.add_argument("--patches", type=Path, default=Path("data/processed/patches"))
-    p.add_argument("--data-metrics", type=Path, default=Path("metrics/data.json"),
-                   help="cohort summary for the model card (skipped when missing)")
     p.add_argument("--predictions", type=Path, default=Path("data/evaluation/predictions.csv"))
     p.add_argument("--metrics", type=Path, default=Path("metrics/evaluate.json"))
+    p.add_argument("--details", type=Path, default=Path("reports/evaluation.json"))
     p.add_argument("--plots", type=Path, default=Path("plots/eval"))
     p.add_argument("--montage", type=Path, default=Path("reports/montage.png"))
     p.add_argument("--model-card", type=Path, default=Path("reports/model_card.md"))
@@ -26,26 +27,29 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    setup_logging(args.verbose)
-    cfg = load_params(args.params).evaluate
-    data_metrics = read_json(args.data_metrics) if args.data_metrics.exists() else None
-    ev = evaluate_checkpoint(args.model, args.patches, cfg, data_metrics)
-    write_csv(args.predictions, ev.predictions)
+def main(args) -> int:
+    cfg = load_section(args.params, "evaluate")
+    folds = load_section(args.params, "cv").fold_ids
+    dirs = {role: [args.folds_dir / role / f"fold{i}" for i in folds]
+            for role in ("model", "baseline")}
+    ev = evaluate_cv(dirs["model"], dirs["baseline"], args.patches, cfg)
+    write_csv(args.predictions, ev.predictions, float_format="%.6f")
     for name, table in ev.plots.items():
         write_csv(args.plots / name, table)
     write_json(args.metrics, ev.metrics)
+    write_json(args.details, ev.details)
     write_bytes(args.montage, ev.montage_png)
     write_text(args.model_card, ev.model_card)
-    t, fr = ev.metrics["test"], ev.metrics["froc"]
-    auc = t["auc"]
-    print(f"test AUC {auc['value']:.3f} (95% CI {auc['ci_low']:.3f}-{auc['ci_high']:.3f}), "
-          f"sensitivity {t['sensitivity']['value']:.3f}, specificity "
-          f"{t['specificity']['value']:.3f} at threshold {ev.metrics['threshold']['value']:.3f}; "
-          f"CPM {fr['cpm']:.3f}")
+    oof, base = ev.metrics["oof"], ev.metrics["baseline"]
+    print(f"out of fold ({oof['patients']} patients): AUC {oof['auc']['value']:.3f} "
+          f"({oof['auc']['ci_low']:.3f}-{oof['auc']['ci_high']:.3f}), CPM "
+          f"{oof['cpm']['value']:.3f} ({oof['cpm']['ci_low']:.3f}-{oof['cpm']['ci_high']:.3f}); "
+          f"vs {base['model']}: delta AUC {base['delta_auc']['value']:+.3f} "
+          f"({base['delta_auc']['ci_low']:+.3f} to {base['delta_auc']['ci_high']:+.3f}), delta "
+          f"CPM {base['delta_cpm']['value']:+.3f} ({base['delta_cpm']['ci_low']:+.3f} to "
+          f"{base['delta_cpm']['ci_high']:+.3f})")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_stage(main, parse_args))

@@ -1,52 +1,51 @@
-"""Export the classifier to ONNX, gated on ONNX Runtime vs PyTorch parity on the test split."""
+"""Export the deployed model, the ensemble of the cross-validation's fold models, to one ONNX
+graph, gated on ONNX Runtime vs PyTorch parity over sampled cubes."""
 
 import argparse
-import sys
 from pathlib import Path
 
-from pipeline.cli import setup_logging
-from pipeline.config import load_params
-from pipeline.errors import ParityError, PipelineError
-from pipeline.export.run import export_checkpoint
+from pipeline.cli import run_stage
+from pipeline.config import load_section
+from pipeline.errors import ParityError
+from pipeline.export.run import export_ensemble
 from pipeline.io import write_bytes, write_json
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", type=Path, default=Path("models/model.pt"))
+    p.add_argument("--folds-dir", type=Path, default=Path("models/cv/model"),
+                   help="the model's fold outputs: <dir>/fold<N>/model.pt")
     p.add_argument("--patches", type=Path, default=Path("data/processed/patches"))
-    p.add_argument("--evaluation", type=Path, default=Path("metrics/evaluate.json"),
-                   help="evaluate's metrics, for the operating threshold")
     p.add_argument("--output", type=Path, default=Path("models/model.onnx"))
     p.add_argument("--metrics", type=Path, default=Path("metrics/export.json"))
-    p.add_argument("--latency", type=Path, default=Path("reports/export_latency.json"),
-                   help="timings (vary run to run, so not in the metrics)")
+    p.add_argument("--latency", type=Path, default=Path("logs/export_latency.json"),
+                   help="timings (vary run to run: untracked, not in the metrics)")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    setup_logging(args.verbose)
-    cfg = load_params(args.params).export
+def main(args) -> int:
+    cfg = load_section(args.params, "export")
+    folds = load_section(args.params, "cv").fold_ids
     try:
-        result = export_checkpoint(args.model, args.patches, args.evaluation, cfg)
-    except PipelineError as exc:
-        if isinstance(exc, ParityError) and args.output.exists():
+        result = export_ensemble([args.folds_dir / f"fold{i}" / "model.pt" for i in folds],
+                                 args.patches, cfg)
+    except ParityError:
+        if args.output.exists():
             args.output.unlink()  # a stale model must not pass for one that failed its gate
-        print(f"export: error: {exc}", file=sys.stderr)
-        return 1
+        raise
     write_bytes(args.output, result.onnx_bytes)
     write_json(args.metrics, result.metrics)
     write_json(args.latency, result.latency)
     lat = result.latency[f"batch_{cfg.large_batch}"]
-    print(f"exported {result.metrics['model_name']} to {args.output} (opset {cfg.opset}): "
-          f"max |onnx - torch| = {result.parity.max_abs_diff:.2g} <= {cfg.parity_atol:g}; "
-          f"batch {cfg.large_batch}: {lat['onnx_ms_per_sample']:.3f} ms/sample onnx vs "
-          f"{lat['torch_ms_per_sample']:.3f} torch")
+    print(f"exported the {len(folds)}-fold ensemble of {result.metrics['model_name']} to "
+          f"{args.output} (opset {cfg.opset}): max |onnx - torch| = "
+          f"{result.parity.max_abs_diff:.2g} <= {cfg.parity_atol:g}; batch {cfg.large_batch}: "
+          f"{lat['onnx_ms_per_sample']:.3f} ms/sample onnx vs {lat['torch_ms_per_sample']:.3f} "
+          f"torch")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_stage(main, parse_args))

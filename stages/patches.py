@@ -1,7 +1,7 @@
-"""Cut world-aligned HU cubes around candidates into per-split arrays; split patients.
+"""Cut world-aligned HU cubes around candidates into one array, with its index.
 
-Writes OUTPUT/{train,val,test}.npy, index.csv, preprocess.json, annotations.csv, rejected.csv,
-plus the patient split table (--splits) and data metrics (--metrics).
+Writes OUTPUT/{cubes.npy, index.csv, preprocess.json, annotations.csv, annotations_excluded.csv,
+rejected.csv} and the data metrics (--metrics).
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.cli import setup_logging
-from pipeline.config import load_params
+from pipeline.cli import run_stage
+from pipeline.config import load_section
 from pipeline.data.patch_dataset import build_patches, write_patch_tables
-from pipeline.io import atomic_dir, write_csv, write_json
+from pipeline.io import atomic_dir, write_json
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -21,30 +21,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tables", type=Path, default=Path("data/interim/anonymized"),
                    help="folder with candidates.csv and annotations.csv")
     p.add_argument("--output", type=Path, default=Path("data/processed/patches"))
-    p.add_argument("--splits", type=Path, default=Path("data/processed/splits.csv"))
     p.add_argument("--metrics", type=Path, default=Path("metrics/data.json"))
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    setup_logging(args.verbose)
-    params = load_params(args.params)
-    cfg = params.patches
-    executor = params.executor.with_jobs(cfg.jobs)
+def main(args: argparse.Namespace) -> int:
+    cfg = load_section(args.params, "patches")
+    executor = load_section(args.params, "executor").with_jobs(cfg.jobs)
     with atomic_dir(args.output) as tmp:
         result = build_patches(args.volumes.absolute(), args.tables.absolute(), tmp, cfg, executor)
         write_patch_tables(tmp, result)
-    write_csv(args.splits, result.splits)
     write_json(args.metrics, result.metrics)
     m = result.metrics
-    print(f"{m['candidates']['total']} patches ({m['positives']['total']} positive) from "
-          f"{m['series']['total']} series of {m['patients']['total']} patients, "
-          f"{m['rejected_candidates']} rejected -> {args.output}")
+    print(f"{m['candidates']} patches ({m['positives']} positive) from {m['series']} series of "
+          f"{m['patients']} patients, {m['rejected_candidates']} rejected -> {args.output}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_stage(main, parse_args))

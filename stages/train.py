@@ -1,45 +1,57 @@
-"""Train the nodule classifier named in params (train.model) on the patches' train split.
+"""Train one fold of the cross-validation: the model named in params (--role model: `train`, or
+--role baseline: `baseline`) on the other folds, select epoch and threshold on an inner validation
+part of them, score the held-out fold.
 
-Runs in one process, or data-parallel with `torchrun --nproc_per_node N stages/train.py` (gloo on
-CPU); only rank 0 writes outputs."""
+Writes OUTPUT/{model.pt, oof.csv, summary.json}; training curves go to --live (dvclive) and
+timings, which vary run to run, to --timing (untracked). Runs in one process, or data-parallel with
+`torchrun --nproc_per_node N stages/train.py ...` (gloo on CPU); only rank 0 writes outputs.
+"""
 
 import argparse
 import math
 from pathlib import Path
 
-from pipeline.cli import setup_logging
-from pipeline.config import load_params
-from pipeline.io import write_bytes, write_json
+from pipeline.cli import run_stage
+from pipeline.config import load_section
+from pipeline.io import write_bytes, write_csv, write_json
 from pipeline.training.checkpoint import checkpoint_bytes
 from pipeline.training.distributed import cleanup, init_distributed
 from pipeline.training.loop import resolve_device
-from pipeline.training.run import fit
+from pipeline.training.run import fit_fold
+
+SECTIONS = {"model": "train", "baseline": "baseline"}
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--role", choices=sorted(SECTIONS), default="model")
+    p.add_argument("--fold", type=int, default=0)
     p.add_argument("--patches", type=Path, default=Path("data/processed/patches"))
-    p.add_argument("--model", type=Path, default=Path("models/model.pt"))
-    p.add_argument("--metrics", type=Path, default=Path("metrics/train.json"))
-    p.add_argument("--live", type=Path, default=Path("plots/train"),
-                   help="dvclive folder for the training curves ('' to disable)")
-    p.add_argument("--timing", type=Path, default=Path("reports/train_timing.json"),
-                   help="timings (vary run to run, so not in the metrics)")
+    p.add_argument("--folds", type=Path, default=Path("data/processed/folds.csv"))
+    p.add_argument("--output", type=Path, default=None,
+                   help="default: models/cv/<role>/fold<N>")
+    p.add_argument("--live", type=Path, default=None,
+                   help="dvclive folder (default plots/train/<role>/fold<N>; '' to disable)")
+    p.add_argument("--timing", type=Path, default=None,
+                   help="timings (default logs/train/<role>_fold<N>.json, not tracked)")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    setup_logging(args.verbose)
-    cfg = load_params(args.params).train
+def main(args) -> int:
+    cfg = load_section(args.params, SECTIONS[args.role])
+    cv = load_section(args.params, "cv")
+    tag = f"{args.role}/fold{args.fold}"
+    output = args.output or Path("models/cv") / tag
+    live_dir = Path("plots/train") / tag if args.live is None else args.live
+    timing_path = args.timing or Path("logs/train") / f"{args.role}_fold{args.fold}.json"
     dist = init_distributed(resolve_device(cfg.device).type)  # torchrun --nproc_per_node N ...
     live = None
-    if dist.is_main and str(args.live) not in ("", "."):
+    if dist.is_main and str(live_dir) not in ("", "."):
         from dvclive import Live
 
-        live = Live(dir=str(args.live), save_dvc_exp=False, dvcyaml=None, report=None)
+        live = Live(dir=str(live_dir), save_dvc_exp=False, dvcyaml=None, report=None)
 
     def on_epoch(epoch: int, m: dict) -> None:
         if live is None:
@@ -49,22 +61,24 @@ def main(argv=None) -> int:
                 live.log_metric(key.replace("_", "/", 1), m[key])
         live.next_step()
 
-    checkpoint, metrics = fit(args.patches, cfg, on_epoch=on_epoch, dist_info=dist)
+    result = fit_fold(args.patches, args.folds, args.fold, cfg, cv, on_epoch=on_epoch,
+                      dist_info=dist)
     cleanup()
     if not dist.is_main:
         return 0
     if live is not None:
         live.end()
-    write_bytes(args.model, checkpoint_bytes(checkpoint))
-    timing = metrics.pop("timing")
-    write_json(args.metrics, {k: (None if isinstance(v, float) and math.isnan(v) else v)
-                              for k, v in metrics.items()})
-    write_json(args.timing, timing)
-    print(f"trained {metrics['model']}: best epoch {metrics['best_epoch']}/{metrics['epochs_run']}"
-          f", val AUC {metrics['val_auc']:.4f}, {timing['train_seconds']:.1f}s "
-          f"({timing['samples_per_second']:.0f} samples/s)")
+    write_bytes(output / "model.pt", checkpoint_bytes(result.checkpoint))
+    write_csv(output / "oof.csv", result.oof, float_format="%.6f")
+    write_json(output / "summary.json", result.summary)
+    write_json(timing_path, result.timing)
+    s, t = result.summary, result.timing
+    print(f"{tag}: {s['model']} best epoch {s['best_epoch']}/{s['epochs_run']}, inner val AUC "
+          f"{s['val_auc']:.4f}, held-out AUC {s['heldout']['auc']:.4f} at threshold "
+          f"{s['threshold']:.3f}; {t['train_seconds']:.1f}s ({t['samples_per_second']:.0f} "
+          f"samples/s)")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_stage(main, parse_args))

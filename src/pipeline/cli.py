@@ -1,14 +1,19 @@
-"""Small helpers for stage scripts: logging set-up and progress bars."""
+"""Small helpers for stage scripts: the one exit path, logging set-up and progress bars."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 from tqdm.auto import tqdm
+
+from pipeline.errors import PipelineError
 
 T = TypeVar("T")
 
@@ -30,3 +35,25 @@ def progress_enabled() -> bool:
 def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
     """Wrap ``items`` in a tqdm bar that disables itself when not a TTY or under CI."""
     yield from tqdm(items, desc=desc, total=total, disable=not progress_enabled(), leave=False)
+
+
+def run_stage(main: Callable[[argparse.Namespace], int],
+              parse_args: Callable[[list[str] | None], argparse.Namespace],
+              argv: list[str] | None = None) -> int:
+    """The one exit path of every stage script.
+
+    A :class:`PipelineError` (bad params, bad or missing input) prints one line naming the key or
+    file and exits 2 (``--verbose`` also shows the traceback); a de-identification leak exits 3.
+    Anything else is a bug and keeps its traceback (exit 1).
+    """
+    args = parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    setup_logging(verbose)
+    name = Path(sys.argv[0]).stem if argv is None else "stage"
+    try:
+        return main(args)
+    except PipelineError as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return exc.exit_code

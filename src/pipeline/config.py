@@ -8,6 +8,7 @@ Defaults live in ``params.yaml``, not here, so ``dvc params diff`` shows them.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -144,37 +145,32 @@ class ResampleParams:
 
 
 @dataclass(frozen=True)
-class SplitParams:
-    seed: int
-    train: float
-    val: float
-    test: float
-
-    def __post_init__(self) -> None:
-        for name in ("train", "val", "test"):
-            _check_range(f"patches.split.{name}", getattr(self, name), 0, 1, lo_open=True)
-        if abs(self.train + self.val + self.test - 1.0) > 1e-6:
-            raise ConfigError("patches.split.train + val + test must be 1, got "
-                              f"{self.train + self.val + self.test}")
-
-
-@dataclass(frozen=True)
 class PatchesParams:
     cube_mm: float
-    slice_px: int
-    hu_window: tuple[float, float]
     merge_distance_mm: float
-    split: SplitParams
     jobs: int
 
     def __post_init__(self) -> None:
         _check_range("patches.cube_mm", self.cube_mm, 0, lo_open=True)
-        _check_range("patches.slice_px", self.slice_px, 1)
-        _check_pair("patches.hu_window", self.hu_window)
-        if self.hu_window[0] == self.hu_window[1]:
-            raise ConfigError(f"patches.hu_window must have low < high, got {list(self.hu_window)}")
         _check_range("patches.merge_distance_mm", self.merge_distance_mm, 0)
         _check_range("patches.jobs", self.jobs, 1)
+
+
+@dataclass(frozen=True)
+class CvParams:
+    """Patient-level k-fold cross-validation (LUNA16 protocol): folds, inner validation."""
+
+    folds: int
+    fold_ids: tuple[int, ...]
+    seed: int
+    inner_val: float
+
+    def __post_init__(self) -> None:
+        _check_range("cv.folds", self.folds, 2)
+        if tuple(self.fold_ids) != tuple(range(self.folds)):
+            raise ConfigError(f"cv.fold_ids must list 0..{self.folds - 1} (dvc.yaml runs one "
+                              f"train stage per entry), got {list(self.fold_ids)}")
+        _check_range("cv.inner_val", self.inner_val, 0, 0.5, lo_open=True)
 
 
 @dataclass(frozen=True)
@@ -190,29 +186,37 @@ class TrainParams:
     early_stopping_patience: int
     device: str
     num_workers: int
+    hu_window: tuple[float, float]
+    slice_px: int
+    threshold: Literal["youden", "sensitivity"]
+    target_sensitivity: float
+    section: str = "train"
 
     def __post_init__(self) -> None:
-        _check_range("train.epochs", self.epochs, 1)
-        _check_range("train.batch_size", self.batch_size, 1)
-        _check_range("train.lr", self.lr, 0, lo_open=True)
-        _check_range("train.weight_decay", self.weight_decay, 0)
-        _check_range("train.early_stopping_patience", self.early_stopping_patience, 1)
-        _check_range("train.num_workers", self.num_workers, 0)
+        s = self.section  # the model name is checked against the registry by training
+        _check_pair(f"{s}.hu_window", self.hu_window)
+        if self.hu_window[0] == self.hu_window[1]:
+            raise ConfigError(f"{s}.hu_window must have low < high, got {list(self.hu_window)}")
+        _check_range(f"{s}.slice_px", self.slice_px, 1)
+        _check_range(f"{s}.target_sensitivity", self.target_sensitivity, 0, 1, lo_open=True)
+        _check_range(f"{s}.epochs", self.epochs, 1)
+        _check_range(f"{s}.batch_size", self.batch_size, 1)
+        _check_range(f"{s}.lr", self.lr, 0, lo_open=True)
+        _check_range(f"{s}.weight_decay", self.weight_decay, 0)
+        _check_range(f"{s}.early_stopping_patience", self.early_stopping_patience, 1)
+        _check_range(f"{s}.num_workers", self.num_workers, 0)
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(
-                f"train.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+                f"{s}.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
 
 
 @dataclass(frozen=True)
 class EvaluateParams:
-    threshold: Literal["youden", "sensitivity"]
-    target_sensitivity: float
     bootstrap: int
     seed: int
     montage_per_group: int
 
     def __post_init__(self) -> None:
-        _check_range("evaluate.target_sensitivity", self.target_sensitivity, 0, 1, lo_open=True)
         _check_range("evaluate.bootstrap", self.bootstrap, 0)
         _check_range("evaluate.montage_per_group", self.montage_per_group, 0)
 
@@ -222,11 +226,13 @@ class ExportParams:
     opset: int
     parity_atol: float
     large_batch: int
+    parity_samples: int
 
     def __post_init__(self) -> None:
         _check_range("export.opset", self.opset, 13)
         _check_range("export.parity_atol", self.parity_atol, 0, lo_open=True)
         _check_range("export.large_batch", self.large_batch, 2)
+        _check_range("export.parity_samples", self.parity_samples, 1)
 
 
 @dataclass(frozen=True)
@@ -248,7 +254,9 @@ class Params:
     anonymize: AnonymizeParams
     resample: ResampleParams
     patches: PatchesParams
+    cv: CvParams
     train: TrainParams
+    baseline: TrainParams
     evaluate: EvaluateParams
     export: ExportParams
     executor: ExecutorSection
@@ -291,6 +299,8 @@ def _convert(key: str, tp: Any, value: Any) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key} must be a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -303,13 +313,16 @@ def build(cls: type[T], mapping: dict[str, Any], prefix: str) -> T:
     """Build dataclass ``cls`` from ``mapping``, rejecting unknown and missing keys."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(mapping) - set(fields))
+    unknown = sorted(set(mapping) - set(fields) - {"section"})
     if unknown:
         where = f"{prefix}.{unknown[0]}" if prefix else unknown[0]
         raise ConfigError(f"unknown parameter {where} (known: {', '.join(fields)})")
     kwargs = {}
     for name, field in fields.items():
         key = f"{prefix}.{name}" if prefix else name
+        if name == "section" and name not in mapping:
+            kwargs[name] = prefix  # which params.yaml section a shared dataclass came from
+            continue
         if name not in mapping:
             if field.default is not dataclasses.MISSING:
                 continue
@@ -318,9 +331,7 @@ def build(cls: type[T], mapping: dict[str, Any], prefix: str) -> T:
     return cls(**kwargs)
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate ``params.yaml``; every error names the offending key."""
-    path = Path(path)
+def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -329,6 +340,31 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    return raw
+
+
+def load_section(path: str | Path, name: str) -> Any:
+    """Read and validate one section of ``params.yaml`` (a stage checks only what it reads).
+
+    A typo in another section does not stop this stage; every error names the key.
+    """
+    path = Path(path)
+    hints = typing.get_type_hints(Params)
+    if name not in hints:
+        raise ConfigError(f"unknown params section {name!r} (known: {', '.join(hints)})")
+    raw = _read_yaml(path)
+    if name not in raw:
+        raise ConfigError(f"{path}: missing parameter section {name}")
+    try:
+        return _convert(name, hints[name], raw[name])
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate every section of ``params.yaml``; every error names the key."""
+    path = Path(path)
+    raw = _read_yaml(path)
     try:
         return build(Params, raw, "")
     except ConfigError as exc:

@@ -5,7 +5,9 @@ Each message names the file or series and what was expected, so a user can act o
 
 
 class PipelineError(Exception):
-    """Base class of every error the library raises on purpose."""
+    """Base class of every error the library raises on purpose (stage scripts exit 2)."""
+
+    exit_code = 2
 
 
 class ConfigError(PipelineError, ValueError):
@@ -25,7 +27,13 @@ class GeometryError(PipelineError, ValueError):
 
 
 class DeidentificationError(PipelineError):
-    """De-identification failed or its verification found identifying values."""
+    """De-identification cannot run (no key, unreadable key, unsupported input)."""
+
+
+class LeakError(DeidentificationError):
+    """Verification found identifying values in what would be written (stage scripts exit 3)."""
+
+    exit_code = 3
 
 
 class ParityError(PipelineError):

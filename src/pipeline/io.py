@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -116,3 +117,14 @@ def read_csv(path: str | os.PathLike[str], **kwargs: Any) -> pd.DataFrame:
     """Read a CSV, keeping UID-like columns as strings (never parsed as floats)."""
     kwargs.setdefault("dtype", {"seriesuid": str, "series_uid": str, "patient_id": str})
     return pd.read_csv(path, **kwargs)
+
+
+def clean_nan(value: Any) -> Any:
+    """Replace NaN floats (undefined metrics) by None, recursively, for strict JSON."""
+    if isinstance(value, dict):
+        return {k: clean_nan(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_nan(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

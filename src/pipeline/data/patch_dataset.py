@@ -1,10 +1,12 @@
-"""Build the patches data set: sharded cubes per split, index, splits and data metrics.
+"""Build the patches data set: one array of cubes, its index and data metrics.
+
+The cubes do not depend on how patients are later assigned to folds (``pipeline.data.folds``), so
+changing the cross-validation never re-cuts them.
 
 Inputs: the resample output (``geometry.csv``, ``resample.json``, ``<uid>.nii.gz``) and the
 anonymized ``candidates.csv`` / ``annotations.csv``. Outputs: docs/data-contracts.md, "patches".
 
-Memory: each worker reads one volume and writes its series' rows straight into the split's
-``.npy`` file, so memory is bounded by one volume and a small buffer per worker, not by the cohort,
+Memory: each worker reads one volume and writes its series' rows straight into ``cubes.npy``, so memory is bounded by one volume and a small buffer per worker, not by the cohort,
 and no cube travels between processes.
 """
 
@@ -29,8 +31,7 @@ from pipeline.data.candidates import (
     merge_candidates,
     prepare_table,
 )
-from pipeline.data.splits import SPLITS, assign_splits
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import PipelineError
 from pipeline.imaging.geometry import Geometry
 from pipeline.imaging.patches import AXES, cube_size, extract_cubes, inside_volume
 from pipeline.imaging.volume_table import geometry_from_row, shape_from_row
@@ -41,7 +42,8 @@ log = logging.getLogger(__name__)
 
 PAD_HU = -1000.0
 CHUNK_CANDIDATES = 256
-INDEX_COLUMNS = ["split", "row", "series_uid", "patient_id", "candidate_id", *COORDS, "label",
+CUBES_FILE = "cubes.npy"
+INDEX_COLUMNS = ["row", "series_uid", "patient_id", "candidate_id", *COORDS, "label",
                  "diameter_mm", "annotation_id"]
 REJECTED_COLUMNS = ["series_uid", "candidate_id", *COORDS, "label", "reason"]
 
@@ -65,13 +67,13 @@ class PatchesResult:
     index: pd.DataFrame
     annotations: pd.DataFrame
     rejected: pd.DataFrame
-    splits: pd.DataFrame
+    excluded: pd.DataFrame             # LUNA16 annotations_excluded.csv rows of kept series
     preprocess: dict[str, Any]
     metrics: dict[str, Any]
 
 
 def extract_series(task: PatchTask) -> int:
-    """Worker: read one volume, write its cubes into its rows of the split's ``.npy``.
+    """Worker: read one volume, write its cubes into its rows of ``cubes.npy``.
 
     Cubes are cut in chunks of ``CHUNK_CANDIDATES`` into one reused buffer and written with
     ``os.pwrite`` at their rows' offset (no memory-mapped page faults, no cube sent between
@@ -100,14 +102,10 @@ def extract_series(task: PatchTask) -> int:
 
 
 def preprocess_record(resample: dict[str, Any], params: PatchesParams) -> dict[str, Any]:
-    """``preprocess.json``: what training, export and predict must apply identically."""
+    """``preprocess.json``: how the cubes were cut (training adds its HU window and slice size)."""
     spacing_mm = float(resample["spacing_mm"])
     size = cube_size(params.cube_mm, spacing_mm)
-    if params.slice_px > size:
-        raise ConfigError(f"patches.slice_px must be <= the cube size {size} voxels "
-                          f"(cube_mm {params.cube_mm} at {spacing_mm} mm), got {params.slice_px}")
-    return {"spacing_mm": spacing_mm, "cube_size": size, "slice_px": params.slice_px,
-            "hu_window": list(params.hu_window), "hu_range": list(resample["hu_range"]),
+    return {"spacing_mm": spacing_mm, "cube_size": size, "hu_range": list(resample["hu_range"]),
             "interpolator": resample["interpolator"], "anti_alias": bool(resample["anti_alias"]),
             "pad_hu": PAD_HU, "axes": AXES}
 
@@ -174,10 +172,9 @@ def select_candidates(candidates: pd.DataFrame, geometry: pd.DataFrame, spacing_
     return kept.reset_index(drop=True), rej, n_merged_away
 
 
-def build_index(kept: pd.DataFrame, geometry: pd.DataFrame, splits: pd.DataFrame) -> pd.DataFrame:
-    """``index.csv`` rows: split, row within the split's array, ids, coordinates, label."""
+def build_index(kept: pd.DataFrame, geometry: pd.DataFrame) -> pd.DataFrame:
+    """``index.csv`` rows: row in ``cubes.npy``, ids, coordinates, label (series, then id order)."""
     patient_of = dict(zip(geometry["series_uid"], geometry["patient_id"], strict=True))
-    split_of = dict(zip(splits["patient_id"], splits["split"], strict=True))
     index = pd.DataFrame({
         "series_uid": kept["seriesuid"].to_numpy(),
         "patient_id": [patient_of[u] for u in kept["seriesuid"]],
@@ -187,33 +184,28 @@ def build_index(kept: pd.DataFrame, geometry: pd.DataFrame, splits: pd.DataFrame
         "diameter_mm": kept["diameter_mm"].to_numpy(),
         "annotation_id": kept["annotation_id"].astype("Int64").array,
     })
-    index["split"] = [split_of[p] for p in index["patient_id"]]
-    index["split"] = pd.Categorical(index["split"], categories=list(SPLITS), ordered=True)
-    index = index.sort_values(["split", "series_uid", "candidate_id"], kind="stable")
-    index["split"] = index["split"].astype(str)
-    index["row"] = index.groupby("split", sort=False).cumcount().astype(np.int64)
+    index = index.sort_values(["series_uid", "candidate_id"], kind="stable")
+    index["row"] = np.arange(len(index), dtype=np.int64)
     return index.reindex(columns=INDEX_COLUMNS).reset_index(drop=True)
 
 
-def write_split_arrays(index: pd.DataFrame, volumes_dir: Path, geometry: pd.DataFrame,
-                       output_dir: Path, size: int, executor: ExecutorParams) -> None:
-    """Create ``{train,val,test}.npy`` and let one worker per series fill its rows in place."""
-    offsets = {}
-    for split in SPLITS:  # header + zero-filled (sparse) data; never mapped into memory here
-        n = int((index["split"] == split).sum())
-        array = np.lib.format.open_memmap(output_dir / f"{split}.npy", mode="w+",
-                                          dtype=np.int16, shape=(n, size, size, size))
-        offsets[split] = int(array.offset) if n else 0
-        del array
+def write_cube_array(index: pd.DataFrame, volumes_dir: Path, geometry: pd.DataFrame,
+                     output_dir: Path, size: int, executor: ExecutorParams) -> None:
+    """Create ``cubes.npy`` and let one worker per series fill its rows in place."""
+    path = output_dir / CUBES_FILE
+    # header + zero-filled (sparse) data; never mapped into memory here
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=np.int16,
+                                      shape=(len(index), size, size, size))
+    offset = int(array.offset) if len(index) else 0
+    del array
     files = dict(zip(geometry["series_uid"], geometry["file"], strict=True))
     tasks = []
-    for (split, uid), group in index.groupby(["split", "series_uid"], sort=True):
+    for uid, group in index.groupby("series_uid", sort=True):
         rows = group["row"].to_numpy()
         if not np.array_equal(rows, np.arange(rows[0], rows[0] + len(rows))):
-            raise PipelineError(f"series {uid}: expected contiguous rows in {split}.npy")
-        tasks.append(PatchTask(volume_path=str(volumes_dir / files[uid]),
-                               npy_path=str(output_dir / f"{split}.npy"),
-                               data_offset=offsets[split], row_start=int(rows[0]),
+            raise PipelineError(f"series {uid}: expected contiguous rows in {CUBES_FILE}")
+        tasks.append(PatchTask(volume_path=str(volumes_dir / files[uid]), npy_path=str(path),
+                               data_offset=offset, row_start=int(rows[0]),
                                centers_world_mm=group[COORDS].to_numpy(), size=size))
     map_items(extract_series, tasks, executor, desc="patches")
 
@@ -225,32 +217,26 @@ def _stats(values: pd.Series) -> dict[str, float]:
             (("min", np.min), ("median", np.median), ("max", np.max))}
 
 
-def data_metrics(index: pd.DataFrame, geometry: pd.DataFrame, splits: pd.DataFrame,
-                 rejected: pd.DataFrame, n_merged_away: int, size: int) -> dict[str, Any]:
-    """``metrics/data.json``: counts per split and spacing statistics of the original series."""
-    split_of = dict(zip(splits["patient_id"], splits["split"], strict=True))
-    series_split = geometry["patient_id"].map(split_of)
-    metrics: dict[str, Any] = {"patients": {}, "series": {}, "candidates": {}, "positives": {}}
-    for s in SPLITS:
-        rows = index[index["split"] == s]
-        metrics["patients"][s] = int((splits["split"] == s).sum())
-        metrics["series"][s] = int((series_split == s).sum())
-        metrics["candidates"][s] = len(rows)
-        metrics["positives"][s] = int((rows["label"] == 1).sum())
-    for key in ("patients", "series", "candidates", "positives"):
-        metrics[key]["total"] = sum(metrics[key][s] for s in SPLITS)
-    metrics["rejected_candidates"] = len(rejected)
-    metrics["merged_candidates"] = int(n_merged_away)
-    metrics["cube_size"] = size
-    metrics["orig_slice_spacing_mm"] = _stats(geometry["orig_spacing_z"])
-    metrics["orig_pixel_spacing_mm"] = _stats(pd.concat([geometry["orig_spacing_x"],
-                                                          geometry["orig_spacing_y"]]))
-    return metrics
+def data_metrics(index: pd.DataFrame, geometry: pd.DataFrame, rejected: pd.DataFrame,
+                 n_merged_away: int, size: int) -> dict[str, Any]:
+    """``metrics/data.json``: cohort counts and spacing statistics of the original series."""
+    return {
+        "patients": int(geometry["patient_id"].nunique()),
+        "series": len(geometry),
+        "candidates": len(index),
+        "positives": int((index["label"] == 1).sum()),
+        "rejected_candidates": len(rejected),
+        "merged_candidates": int(n_merged_away),
+        "cube_size": size,
+        "orig_slice_spacing_mm": _stats(geometry["orig_spacing_z"]),
+        "orig_pixel_spacing_mm": _stats(pd.concat([geometry["orig_spacing_x"],
+                                                    geometry["orig_spacing_y"]])),
+    }
 
 
 def build_patches(volumes_dir: Path, tables_dir: Path, output_dir: Path, params: PatchesParams,
                   executor: ExecutorParams) -> PatchesResult:
-    """Select candidates, split patients, write the split arrays into ``output_dir``."""
+    """Select candidates, label them, write ``cubes.npy`` into ``output_dir``."""
     volumes_dir, tables_dir, output_dir = Path(volumes_dir), Path(tables_dir), Path(output_dir)
     for path in (volumes_dir / "geometry.csv", volumes_dir / "resample.json",
                  tables_dir / "candidates.csv", tables_dir / "annotations.csv"):
@@ -267,26 +253,35 @@ def build_patches(volumes_dir: Path, tables_dir: Path, output_dir: Path, params:
                                                  params.merge_distance_mm)
     kept = match_annotations(kept, annotations)
     patient_of = dict(zip(geometry["series_uid"], geometry["patient_id"], strict=True))
-    positives = {patient_of[u] for u in kept.loc[kept["class"] == 1, "seriesuid"]}
-    splits = assign_splits(geometry["patient_id"], positives, params.split)
-    index = build_index(kept, geometry, splits)
+    index = build_index(kept, geometry)
     output_dir.mkdir(parents=True, exist_ok=True)
-    write_split_arrays(index, volumes_dir, geometry, output_dir, size, executor)
-    split_of = dict(zip(splits["patient_id"], splits["split"], strict=True))
+    write_cube_array(index, volumes_dir, geometry, output_dir, size, executor)
     nodules = annotations[annotations["seriesuid"].isin(set(geometry["series_uid"]))].copy()
-    nodules["split"] = [split_of[patient_of[u]] for u in nodules["seriesuid"]]
+    nodules["patient_id"] = [patient_of[u] for u in nodules["seriesuid"]]
     nodules = nodules.sort_values(["seriesuid", "annotation_id"], kind="stable")
-    nodules = nodules.reindex(columns=[*ANNOTATION_COLUMNS, "annotation_id", "split"])
-    metrics = data_metrics(index, geometry, splits, rejected, n_merged, size)
+    nodules = nodules.reindex(columns=[*ANNOTATION_COLUMNS, "annotation_id", "patient_id"])
+    excluded_path = tables_dir / "annotations_excluded.csv"
+    excluded = read_csv(excluded_path, dtype={"seriesuid": str}) if excluded_path.is_file() \
+        else pd.DataFrame(columns=ANNOTATION_COLUMNS)
+    missing = [c for c in ANNOTATION_COLUMNS if c not in excluded.columns]
+    if missing:
+        raise PipelineError(f"{excluded_path}: expected columns {ANNOTATION_COLUMNS}, "
+                            f"missing {missing}")
+    excluded = excluded[excluded["seriesuid"].isin(set(geometry["series_uid"]))]
+    excluded = excluded.sort_values(["seriesuid", *COORDS], kind="stable")[ANNOTATION_COLUMNS]
+    metrics = data_metrics(index, geometry, rejected, n_merged, size)
+    metrics["excluded_findings"] = len(excluded)
     log.info("%d candidates kept, %d rejected, %d merged away", len(index), len(rejected), n_merged)
     return PatchesResult(index=index, annotations=nodules.reset_index(drop=True),
-                         rejected=rejected, splits=splits, preprocess=preprocess, metrics=metrics)
+                         rejected=rejected, excluded=excluded.reset_index(drop=True),
+                         preprocess=preprocess, metrics=metrics)
 
 
 def write_patch_tables(output_dir: Path, result: PatchesResult) -> None:
     """Write ``index.csv``, ``annotations.csv``, ``rejected.csv`` and ``preprocess.json`` beside
-    the split arrays (the split table and the metrics go where the caller says)."""
+    ``cubes.npy`` (the metrics go where the caller says)."""
     write_csv(output_dir / "index.csv", result.index, float_format="%.6f")
     write_csv(output_dir / "annotations.csv", result.annotations, float_format="%.6f")
     write_csv(output_dir / "rejected.csv", result.rejected, float_format="%.6f")
+    write_csv(output_dir / "annotations_excluded.csv", result.excluded, float_format="%.6f")
     write_json(output_dir / "preprocess.json", result.preprocess)

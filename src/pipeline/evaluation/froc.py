@@ -73,11 +73,20 @@ def match_candidates(candidates: pd.DataFrame, annotations: pd.DataFrame
 
 
 def froc(candidates: pd.DataFrame, annotations: pd.DataFrame, n_scans: int,
-         fp_rates: Sequence[float] = FP_RATES) -> FrocResult:
-    """FROC curve and CPM of scored ``candidates`` vs ``annotations`` over ``n_scans`` scans."""
+         fp_rates: Sequence[float] = FP_RATES, excluded: pd.DataFrame | None = None
+         ) -> FrocResult:
+    """FROC curve and CPM of scored ``candidates`` vs ``annotations`` over ``n_scans`` scans.
+
+    Candidates that hit an ``excluded`` finding (LUNA16 ``annotations_excluded.csv``) and no
+    nodule are ignored: neither true nor false positives.
+    """
     if n_scans < 1:
         raise PipelineError(f"FROC needs at least one scan, got n_scans={n_scans}")
     nodule_scores, is_hit = match_candidates(candidates, annotations)
+    if excluded is not None and len(excluded):
+        _, on_excluded = match_candidates(candidates, excluded)
+        keep = is_hit | ~on_excluded
+        candidates, is_hit = candidates[keep], is_hit[keep]
     fp_scores = candidates["probability"].to_numpy(dtype=np.float64)[~is_hit]
     tp_scores = nodule_scores[np.isfinite(nodule_scores)]
     n_nodules = len(annotations)

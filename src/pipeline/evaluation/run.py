@@ -1,4 +1,5 @@
-"""Evaluate a checkpoint: score val and test, choose the threshold on val, measure on test.
+"""Evaluate the cross-validation: out-of-fold figures of the model and the baseline, their paired
+difference, per-fold spread, DVC plots, a Grad-CAM montage and the model card.
 
 Returns everything the ``evaluate`` stage writes, as tables, dicts, PNG bytes and Markdown, so the
 stage script only writes files.
@@ -6,10 +7,13 @@ stage script only writes files.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from collections.abc import Mapping
+import string
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,134 +22,252 @@ import pandas as pd
 import torch
 
 from pipeline.config import EvaluateParams
-from pipeline.data.datasets import data_hash, load_index, load_split
+from pipeline.data.candidates import ANNOTATION_COLUMNS
+from pipeline.data.datasets import load_index
 from pipeline.data.inputs import model_inputs
-from pipeline.evaluation.bootstrap import bootstrap_ci
-from pipeline.evaluation.froc import froc
-from pipeline.evaluation.gradcam import grad_cam
-from pipeline.evaluation.metrics import binary_metrics, choose_threshold, pr_table, roc_table
-from pipeline.evaluation.report import (
-    GROUPS,
-    axial_views,
-    model_card,
-    render_montage,
-    select_examples,
+from pipeline.errors import PipelineError
+from pipeline.evaluation.cv import (
+    CLASSIFICATION,
+    Cohort,
+    bootstrap,
+    figures,
+    froc_of,
+    interval,
+    per_fold,
+    read_oof,
+    spread,
 )
-from pipeline.io import read_csv
-from pipeline.models.inference import predict_proba
+from pipeline.evaluation.froc import FP_RATES
+from pipeline.evaluation.gradcam import grad_cam
+from pipeline.evaluation.metrics import pr_table, roc_table
+from pipeline.evaluation.report import GROUPS, axial_views, render_montage
+from pipeline.io import clean_nan, read_csv
 from pipeline.training.checkpoint import load_checkpoint, model_from_checkpoint
+from pipeline.training.run import load_cubes
 
 log = logging.getLogger(__name__)
 
-PREDICTION_COLUMNS = ["split", "series_uid", "patient_id", "candidate_id", "coordX", "coordY",
-                      "coordZ", "label", "probability"]
 CLASS_NAMES = ("not nodule", "nodule")
+HEADLINE = (*CLASSIFICATION, "cpm")
 
 
 @dataclass
 class Evaluation:
     """The outputs of ``evaluate``."""
 
-    predictions: pd.DataFrame
-    metrics: dict[str, Any]
+    predictions: pd.DataFrame        # out-of-fold predictions of the model and the baseline
+    metrics: dict[str, Any]          # metrics/evaluate.json: the headline figures
+    details: dict[str, Any]          # reports/evaluation.json: per fold, FROC points, provenance
     plots: dict[str, pd.DataFrame]   # file name under plots/eval -> table
     montage_png: bytes
     model_card: str
 
 
-def clean_nan(value: Any) -> Any:
-    """Replace NaN floats (undefined metrics) by None, recursively, for strict JSON."""
-    if isinstance(value, Mapping):
-        return {k: clean_nan(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_nan(v) for v in value]
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def split_counts(index: pd.DataFrame) -> pd.DataFrame:
-    """Patients, scans, candidates and positives per split."""
-    rows = []
-    for split in ("train", "val", "test"):
-        part = index[index["split"] == split]
-        rows.append({"split": split, "patients": part["patient_id"].nunique(),
-                     "scans": part["series_uid"].nunique(), "candidates": len(part),
-                     "positives": int(part["label"].sum())})
-    return pd.DataFrame(rows)
-
-
-def evaluate_checkpoint(checkpoint_path: str | Path, patches_dir: str | Path, cfg: EvaluateParams,
-                        data_metrics: Mapping[str, Any] | None = None) -> Evaluation:
-    """Score val and test with the checkpoint and compute every evaluation output."""
-    torch.manual_seed(cfg.seed)
-    ckpt = load_checkpoint(checkpoint_path)
-    model = model_from_checkpoint(ckpt)
-    kind, pre = ckpt["input_kind"], ckpt["preprocess"]
-    current = data_hash(patches_dir)
-    if current != ckpt["data_hash"]:
-        log.warning("patches folder hash %s differs from the checkpoint's %s", current[:12],
-                    ckpt["data_hash"][:12])
+def read_cohort(patches_dir: str | Path) -> Cohort:
+    """Annotations, excluded findings and scans of the patches folder."""
+    patches_dir = Path(patches_dir)
     index = load_index(patches_dir)
-    splits = {s: load_split(patches_dir, s, index) for s in ("val", "test")}
-    probs = {s: predict_proba(model, model_inputs(sp.cubes, kind, pre)) for s, sp in splits.items()}
-    preds = pd.concat([sp.index.assign(probability=np.round(probs[s], 6))[PREDICTION_COLUMNS]
-                       for s, sp in splits.items()], ignore_index=True)
+    ann_path = patches_dir / "annotations.csv"
+    if not ann_path.is_file():
+        raise PipelineError(f"{ann_path}: expected the patches stage's annotations, not found")
+    annotations = read_csv(ann_path, dtype={"seriesuid": str, "patient_id": str})
+    exc_path = patches_dir / "annotations_excluded.csv"
+    excluded = (read_csv(exc_path, dtype={"seriesuid": str}) if exc_path.is_file()
+                else pd.DataFrame(columns=ANNOTATION_COLUMNS))
+    patient_of = dict(zip(index["series_uid"], index["patient_id"], strict=False))
+    patient_of.update(zip(annotations["seriesuid"], annotations["patient_id"], strict=True))
+    excluded = excluded[excluded["seriesuid"].isin(set(patient_of))].assign(
+        patient_id=lambda f: f["seriesuid"].map(patient_of))
+    scans = pd.DataFrame({"series_uid": sorted(patient_of)})
+    scans["patient_id"] = scans["series_uid"].map(patient_of)
+    return Cohort(annotations=annotations, excluded=excluded, scans=scans)
 
-    val_y, test_y = splits["val"].labels, splits["test"].labels
-    threshold = choose_threshold(val_y, probs["val"], cfg.threshold, cfg.target_sensitivity)
-    test_p = probs["test"]
-    groups = splits["test"].index["patient_id"].to_numpy()
-    cis = bootstrap_ci(test_y, test_p, groups, lambda y, p: binary_metrics(y, p, threshold),
-                       cfg.bootstrap, cfg.seed)
 
-    ann_path = Path(patches_dir) / "annotations.csv"
-    annotations = read_csv(ann_path) if ann_path.exists() else pd.DataFrame(
-        columns=["seriesuid", "coordX", "coordY", "coordZ", "diameter_mm", "split"])
-    test_ann = annotations[annotations["split"] == "test"]
-    test_index = splits["test"].index.assign(probability=test_p)
-    n_scans = len(set(test_index["series_uid"]) | set(test_ann["seriesuid"].astype(str)))
-    fr = froc(test_index, test_ann, max(n_scans, 1))
+def compare(model_oof: pd.DataFrame, baseline_oof: pd.DataFrame, cohort: Cohort,
+            cfg: EvaluateParams) -> dict[str, Any]:
+    """Out-of-fold figures with CIs for both models and their paired differences."""
+    points = {"model": figures(model_oof, cohort), "baseline": figures(baseline_oof, cohort)}
+    reps = bootstrap({"model": model_oof, "baseline": baseline_oof}, cohort, cfg.bootstrap,
+                     cfg.seed)
+    out: dict[str, Any] = {}
+    for name in ("model", "baseline"):
+        out[name] = {k: interval(points[name][k], reps[name].get(k, [])) for k in points[name]}
+    out["delta"] = {}
+    for k in points["model"]:
+        diffs = [a - b for a, b in zip(reps["model"].get(k, []), reps["baseline"].get(k, []),
+                                       strict=True)]
+        out["delta"][k] = interval(points["model"][k] - points["baseline"][k], diffs)
+    return out
 
-    metrics = {
-        "model": ckpt["model_name"],
-        "threshold": {"value": threshold, "method": cfg.threshold, "chosen_on": "val",
-                      **({"target_sensitivity": cfg.target_sensitivity}
-                         if cfg.threshold == "sensitivity" else {})},
-        "test": {**cis, "candidates": len(test_y), "positives": int(test_y.sum()),
-                 "patients": int(len(set(groups)))},
-        "val": {"auc": binary_metrics(val_y, probs["val"], threshold)["auc"],
-                "candidates": len(val_y)},
-        "froc": {"cpm": fr.cpm, "n_nodules": fr.n_nodules, "n_scans": fr.n_scans,
-                 "n_detected": fr.n_detected,
-                 "sensitivity_at": {f"{k:g}": v for k, v in fr.sensitivities.items()}},
-        "bootstrap": {"resamples": cfg.bootstrap, "unit": "patient", "seed": cfg.seed,
-                      "confidence": 0.95},
-        "data_hash": current,
-    }
 
-    confusion = pd.DataFrame({
-        "actual": [CLASS_NAMES[int(v)] for v in test_y],
-        "predicted": [CLASS_NAMES[int(v)] for v in (test_p >= threshold)]})
+def _curve(fr: Any) -> pd.DataFrame:
     curve = fr.curve[np.isfinite(fr.curve["threshold"])]
-    curve = curve[curve["fps_per_scan"] > 0] if (curve["fps_per_scan"] > 0).any() else curve
-    plots = {"roc.csv": roc_table(test_y, test_p).round(6), "pr.csv": pr_table(test_y, test_p)
-             .round(6), "confusion.csv": confusion, "froc.csv": curve.round(6)}
+    if (curve["fps_per_scan"] > 0).any():
+        curve = curve[curve["fps_per_scan"] > 0]
+    return curve.round(6).reset_index(drop=True)
 
-    chosen = select_examples(test_y, test_p, threshold, cfg.montage_per_group)
+
+def plot_tables(model_oof: pd.DataFrame, baseline_oof: pd.DataFrame, cohort: Cohort
+                ) -> dict[str, pd.DataFrame]:
+    """ROC, PR and FROC of both models (out of fold), and the model's confusion at threshold."""
+    tables: dict[str, pd.DataFrame] = {}
+    for suffix, oof in (("", model_oof), ("_baseline", baseline_oof)):
+        y, p = oof["label"].to_numpy(), oof["probability"].to_numpy()
+        tables[f"roc{suffix}.csv"] = roc_table(y, p).round(6)
+        tables[f"pr{suffix}.csv"] = pr_table(y, p).round(6)
+        tables[f"froc{suffix}.csv"] = _curve(froc_of(oof, cohort))
+    tables["confusion.csv"] = pd.DataFrame({
+        "actual": [CLASS_NAMES[int(v)] for v in model_oof["label"]],
+        "predicted": [CLASS_NAMES[int(v)] for v in model_oof["prediction"]]})
+    return tables
+
+
+def montage(model_oof: pd.DataFrame, fold_models: Mapping[int, Path], patches_dir: Path,
+            per_group: int) -> bytes:
+    """Grad-CAM of the most confident TPs, FPs and FNs, each by the fold model that scored it."""
+    index = load_index(patches_dir)
+    row_of = dict(zip(zip(index["series_uid"], index["candidate_id"], strict=True),
+                      index["row"], strict=True))
+    cubes = load_cubes(patches_dir)
+    y = model_oof["label"].to_numpy()
+    p = model_oof["probability"].to_numpy()
+    pred = model_oof["prediction"].to_numpy(dtype=bool)
+    desc, asc = np.argsort(-p, kind="stable"), np.argsort(p, kind="stable")
+    chosen = {"true positive": [i for i in desc if y[i] == 1 and pred[i]][:per_group],
+              "false positive": [i for i in desc if y[i] == 0 and pred[i]][:per_group],
+              "false negative": [i for i in asc if y[i] == 1 and not pred[i]][:per_group]}
+    loaded: dict[int, Any] = {}
     images: dict[str, np.ndarray] = {}
     cams: dict[str, np.ndarray] = {}
     captions: dict[str, list[str]] = {}
-    cubes = np.asarray(splits["test"].cubes)
-    ids = splits["test"].index["candidate_id"].to_numpy()
-    for g in GROUPS:
-        rows = chosen[g]
-        if not len(rows):
-            continue
-        cam = grad_cam(model, model_inputs(cubes[rows], kind, pre))
-        images[g], cams[g] = axial_views(cubes[rows], cam, kind, int(pre["slice_px"]))
-        captions[g] = [f"{ids[i]} p={test_p[i]:.2f}" for i in rows]
-    montage = render_montage(images, cams, captions, cfg.montage_per_group)
-    card = model_card(clean_nan(metrics), ckpt, split_counts(index), data_metrics)
-    return Evaluation(predictions=preds, metrics=clean_nan(metrics), plots=plots,
-                      montage_png=montage, model_card=card)
+    for group in GROUPS:
+        imgs, maps, caps = [], [], []
+        for i in chosen[group]:
+            fold = int(model_oof["fold"].iloc[i])
+            if fold not in loaded:
+                ckpt = load_checkpoint(fold_models[fold])
+                loaded[fold] = (model_from_checkpoint(ckpt), ckpt)
+            model, ckpt = loaded[fold]
+            key = (model_oof["series_uid"].iloc[i], model_oof["candidate_id"].iloc[i])
+            cube = np.asarray(cubes[[row_of[key]]])
+            cam = grad_cam(model, model_inputs(cube, ckpt["input_kind"], ckpt["preprocess"]))
+            img, m = axial_views(cube, cam, ckpt["input_kind"], int(ckpt["preprocess"]["slice_px"]))
+            imgs.append(img[0])
+            maps.append(m[0])
+            caps.append(f"{key[1]} p={p[i]:.2f}")
+        if imgs:
+            images[group], cams[group], captions[group] = np.stack(imgs), np.stack(maps), caps
+    return render_montage(images, cams, captions, per_group)
+
+
+def _fmt(entry: Mapping[str, Any] | None) -> str:
+    if not entry or entry.get("value") is None:
+        return "n/a"
+    v, lo, hi = entry["value"], entry.get("ci_low"), entry.get("ci_high")
+    if lo is None or hi is None:
+        return f"{v:.3f}"
+    return f"{v:.3f} ({lo:.3f} to {hi:.3f})"
+
+
+def _num(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def model_card(metrics: Mapping[str, Any], details: Mapping[str, Any]) -> str:
+    """The model card: the template in ``templates/model_card.md`` filled from the figures."""
+    text = resources.files("pipeline.evaluation").joinpath("templates/model_card.md").read_text(
+        encoding="utf-8")
+    cmp_ = details["comparison"]
+    rows = [f"| {k} | {_fmt(cmp_['model'][k])} | {_fmt(cmp_['baseline'][k])} | "
+            f"{_fmt(cmp_['delta'][k])} |" for k in HEADLINE]
+    folds_rows = []
+    for m, b in zip(details["per_fold"]["model"], details["per_fold"]["baseline"], strict=True):
+        folds_rows.append(f"| {m['fold']} | {m['patients']} | {m['positives']} | "
+                          f"{m['threshold']:.3f} | {_num(m['auc'])} | {_num(m['cpm'])} | "
+                          f"{_num(b['auc'])} | {_num(b['cpm'])} |")
+    sp = details["spread"]["model"]
+    ckpt = details["checkpoint"]
+    mapping = {
+        "folds": metrics["protocol"]["folds"], "threshold_method": details["threshold_method"],
+        "inner_val_pct": round(100 * details["inner_val"]), "patients": metrics["oof"]["patients"],
+        "scans": details["cohort"]["scans"], "candidates": details["cohort"]["candidates"],
+        "nodules": details["cohort"]["nodules"], "resamples": details["bootstrap"]["resamples"],
+        "seed": details["bootstrap"]["seed"], "baseline_model": metrics["baseline"]["model"],
+        "model": metrics["model"], "results_table": "\n".join(rows),
+        "froc_points": ", ".join(f"{r:g} FP/scan {_fmt(cmp_['model'][f'sensitivity_at_{r:g}'])}"
+                                 for r in FP_RATES),
+        "folds_table": "\n".join(folds_rows),
+        "auc_spread": f"mean {_num(sp['auc']['mean'])}, sd {_num(sp['auc']['std'])}, "
+                      f"min {_num(sp['auc']['min'])}, max {_num(sp['auc']['max'])}",
+        "cpm_spread": f"mean {_num(sp['cpm']['mean'])}, sd {_num(sp['cpm']['std'])}, "
+                      f"min {_num(sp['cpm']['min'])}, max {_num(sp['cpm']['max'])}",
+        "deployed_threshold": f"{metrics['deployed_threshold']:.4f}",
+        "train_params": ", ".join(f"{k}={v}" for k, v in ckpt["train_params"].items()
+                                  if k not in ("device", "num_workers", "section")),
+        "preprocess": json.dumps(ckpt["preprocess"], sort_keys=True),
+        "data_hash": f"patches `{ckpt['data_hash'][:16]}`, folds `{ckpt['folds_hash'][:16]}`",
+        "numerics": details["numerics"],
+        "nodules_with_candidate": details["cohort"]["nodules_with_candidate"],
+    }
+    return string.Template(text).substitute(mapping)
+
+
+def evaluate_cv(model_dirs: Sequence[Path], baseline_dirs: Sequence[Path],
+                patches_dir: str | Path, cfg: EvaluateParams) -> Evaluation:
+    """Every output of the evaluate stage from the folds' outputs (``oof.csv``, ``model.pt``)."""
+    torch.manual_seed(cfg.seed)
+    patches_dir = Path(patches_dir)
+    model_oof = read_oof([Path(d) / "oof.csv" for d in model_dirs])
+    baseline_oof = read_oof([Path(d) / "oof.csv" for d in baseline_dirs])
+    if set(model_oof["patient_id"]) != set(baseline_oof["patient_id"]):
+        raise PipelineError("the model's and the baseline's out-of-fold predictions cover "
+                            "different patients; rerun both on the same folds")
+    cohort = read_cohort(patches_dir)
+    cmp_ = compare(model_oof, baseline_oof, cohort, cfg)
+    folds = {"model": per_fold(model_oof, cohort), "baseline": per_fold(baseline_oof, cohort)}
+    ckpts = {int(load_checkpoint(Path(d) / "model.pt")["fold"]): Path(d) / "model.pt"
+             for d in model_dirs}
+    first = load_checkpoint(next(iter(ckpts.values())))
+    base_first = load_checkpoint(Path(baseline_dirs[0]) / "model.pt")
+    thresholds = [r["threshold"] for r in folds["model"]]
+    fr = froc_of(model_oof, cohort)
+    metrics = {
+        "protocol": {"kind": "kfold", "folds": len(model_dirs), "unit": "patient"},
+        "model": str(first["model_name"]),
+        "oof": {"patients": int(model_oof["patient_id"].nunique()),
+                **{k: cmp_["model"][k] for k in HEADLINE}},
+        "baseline": {"model": str(base_first["model_name"]),
+                     **{k: cmp_["baseline"][k] for k in ("auc", "cpm")},
+                     "delta_auc": cmp_["delta"]["auc"], "delta_cpm": cmp_["delta"]["cpm"]},
+        "deployed_threshold": round(float(np.median(thresholds)), 6),
+    }
+    details = {
+        "comparison": cmp_, "per_fold": folds,
+        "spread": {name: {k: spread(rows, k) for k in HEADLINE} for name, rows in folds.items()},
+        "threshold_method": str(first["train_params"]["threshold"]),
+        "inner_val": None, "bootstrap": {"resamples": cfg.bootstrap, "unit": "patient",
+                                         "paired": True, "seed": cfg.seed, "confidence": 0.95},
+        "cohort": {"patients": int(cohort.scans["patient_id"].nunique()),
+                   "scans": len(cohort.scans), "candidates": len(model_oof),
+                   "nodules": len(cohort.annotations), "excluded_findings": len(cohort.excluded),
+                   "nodules_with_candidate": int(fr.n_detected)},
+        "checkpoint": {k: first[k] for k in ("model_name", "train_params", "preprocess",
+                                             "data_hash", "folds_hash")},
+        "numerics": "oneDNN capped at AVX2, torch threads pinned (pipeline.numerics)",
+    }
+    details["inner_val"] = float(_inner_val_of(model_dirs))
+    predictions = pd.concat([model_oof.assign(model=metrics["model"], role="model"),
+                             baseline_oof.assign(model=metrics["baseline"]["model"],
+                                                 role="baseline")], ignore_index=True)
+    png = montage(model_oof, ckpts, patches_dir, cfg.montage_per_group)
+    card = model_card(clean_nan(metrics), clean_nan(details))
+    return Evaluation(predictions=predictions, metrics=clean_nan(metrics),
+                      details=clean_nan(details), plots=plot_tables(model_oof, baseline_oof,
+                                                                    cohort),
+                      montage_png=png, model_card=card)
+
+
+def _inner_val_of(model_dirs: Sequence[Path]) -> float:
+    """The inner validation share recorded by the folds' summaries."""
+    summary = json.loads((Path(model_dirs[0]) / "summary.json").read_text(encoding="utf-8"))
+    return float(summary.get("inner_val_fraction", math.nan))

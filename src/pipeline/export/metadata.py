@@ -83,6 +83,7 @@ def build_metadata(checkpoint: Mapping[str, Any], input_shape: tuple[int, ...],
         "data_hash": str(checkpoint.get("data_hash", "")),
         "best_epoch": checkpoint.get("best_epoch", ""),
         "val_auc": checkpoint.get("val_auc", ""),
+        "ensemble": checkpoint.get("ensemble", ""),
         "exporter": exporter,
     }
     return {k: _encode(meta[k]) for k in sorted(meta)}

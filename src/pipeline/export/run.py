@@ -1,4 +1,4 @@
-"""The export stage's logic: checkpoint + test split -> validated ONNX bytes and their figures.
+"""The export stage's logic: fold models -> one validated ONNX graph and its figures.
 
 Nothing is written here: the stage script writes ``model.onnx`` only after the parity gate passed.
 Deterministic figures (parity, opset, sizes, versions) go to the metrics; timings, which vary from
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,13 @@ from torch import nn
 from pipeline.config import ExportParams
 from pipeline.data.inputs import model_inputs
 from pipeline.errors import ConfigError
-from pipeline.export.metadata import build_metadata, read_threshold
-from pipeline.export.onnx_export import EXPORTER, export_onnx, load_trained
+from pipeline.export.ensemble import ensemble_summary, load_fold_models
+from pipeline.export.metadata import build_metadata
+from pipeline.export.onnx_export import EXPORTER, export_onnx
 from pipeline.export.parity import ParityReport, check_parity
 from pipeline.export.runtime import open_session
 from pipeline.io import read_json, to_jsonable
+from pipeline.numerics import pin_torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -45,26 +47,29 @@ def _canonical(value: Any) -> str:
     return json.dumps(to_jsonable(value), sort_keys=True)
 
 
-def load_test_inputs(patches_dir: str | Path, input_kind: str, preprocess: Mapping[str, Any]
-                     ) -> np.ndarray:
-    """The test split as network inputs: ``test.npy`` HU cubes through ``model_inputs``.
+def load_parity_inputs(patches_dir: str | Path, input_kind: str, preprocess: Mapping[str, Any],
+                       samples: int) -> np.ndarray:
+    """Up to ``samples`` cubes, evenly spaced over ``cubes.npy``, as network inputs.
 
     Raises:
-        ConfigError: when ``test.npy`` is missing or empty, or when ``preprocess.json`` disagrees
+        ConfigError: when ``cubes.npy`` is missing or empty, or when ``preprocess.json`` disagrees
             with the preprocessing the model was trained with.
     """
     patches_dir = Path(patches_dir)
-    test = patches_dir / "test.npy"
-    if not test.is_file():
-        raise ConfigError(f"{test}: test split not found (run the patches stage)")
+    path = patches_dir / "cubes.npy"
+    if not path.is_file():
+        raise ConfigError(f"{path}: cubes not found (run the patches stage)")
     recorded = patches_dir / "preprocess.json"
-    if recorded.is_file() and _canonical(read_json(recorded)) != _canonical(preprocess):
-        raise ConfigError(f"{recorded}: preprocessing differs from the checkpoint's "
-                          f"({read_json(recorded)} vs {dict(preprocess)}); retrain the model")
-    cubes = np.load(test, mmap_mode="r")
+    if recorded.is_file():
+        cut = read_json(recorded)
+        if _canonical(cut) != _canonical({k: preprocess.get(k) for k in cut}):
+            raise ConfigError(f"{recorded}: preprocessing differs from the model's "
+                              f"({cut} vs {dict(preprocess)}); retrain the model")
+    cubes = np.load(path, mmap_mode="r")
     if len(cubes) == 0:
-        raise ConfigError(f"{test}: expected at least one test cube, got shape {cubes.shape}")
-    return model_inputs(np.asarray(cubes), input_kind, preprocess)
+        raise ConfigError(f"{path}: expected at least one cube, got shape {cubes.shape}")
+    rows = np.unique(np.linspace(0, len(cubes) - 1, min(samples, len(cubes))).astype(np.int64))
+    return model_inputs(np.asarray(cubes[rows]), input_kind, preprocess)
 
 
 def export_and_check(network: nn.Module, checkpoint: Mapping[str, Any], inputs: np.ndarray,
@@ -111,12 +116,17 @@ def export_and_check(network: nn.Module, checkpoint: Mapping[str, Any], inputs: 
     return ExportResult(model_bytes, report, metrics, latency)
 
 
-def export_checkpoint(model_pt: str | Path, patches_dir: str | Path,
-                      evaluation_json: str | Path | None, params: ExportParams) -> ExportResult:
-    """The whole stage: load ``model.pt``, read the threshold, export, gate on the test split."""
-    network, checkpoint = load_trained(model_pt)
-    threshold = read_threshold(evaluation_json) if evaluation_json is not None else None
-    inputs = load_test_inputs(patches_dir, checkpoint["input_kind"], checkpoint["preprocess"])
-    log.info("exporting %s (%s) with %d test samples of shape %s", checkpoint["model_name"],
-             checkpoint["input_kind"], len(inputs), inputs.shape[1:])
-    return export_and_check(network, checkpoint, inputs, threshold, params)
+def export_ensemble(fold_models: Sequence[str | Path], patches_dir: str | Path,
+                    params: ExportParams) -> ExportResult:
+    """The whole stage: the fold models as one graph, gated on parity over sampled cubes."""
+    pin_torch_threads()
+    network, record = load_fold_models(fold_models)
+    inputs = load_parity_inputs(patches_dir, record["input_kind"], record["preprocess"],
+                                params.parity_samples)
+    log.info("exporting the %d-fold ensemble of %s (%s) with %d parity samples of shape %s",
+             len(fold_models), record["model_name"], record["input_kind"], len(inputs),
+             inputs.shape[1:])
+    result = export_and_check(network, record, inputs, record["threshold"], params)
+    result.metrics["ensemble"] = ensemble_summary(record)
+    result.metrics["parity_samples"] = result.metrics.pop("test_samples")
+    return result

@@ -1,17 +1,32 @@
-"""From a patches folder and ``train`` params to a checkpoint dict and a metrics summary."""
+"""One fold of the cross-validation: train on the other folds, select on the inner validation
+part, score the held-out fold.
+
+``fit_fold`` returns the checkpoint, the fold's out-of-fold predictions (with the threshold chosen
+on the inner validation part) and a summary; the stage script writes them.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import torch
 
-from pipeline.config import TrainParams
-from pipeline.data.datasets import PatchDataset, data_hash, load_index, load_preprocess, load_split
-from pipeline.models.registry import build_model, count_parameters, default_model_kwargs, input_kind
+from pipeline.config import CvParams, TrainParams
+from pipeline.data.datasets import PatchDataset, data_hash, load_index, load_preprocess
+from pipeline.data.folds import plan_fold, read_folds
+from pipeline.data.inputs import model_inputs
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.evaluation.metrics import binary_metrics, choose_threshold
+from pipeline.models.inference import predict_proba
+from pipeline.models.registry import MODELS, build_model, count_parameters, default_model_kwargs, input_kind
+from pipeline.numerics import numerics_record, pin_torch_threads
 from pipeline.provenance import package_versions
 from pipeline.training.distributed import DistInfo, ShardedSampler, wrap_model
 from pipeline.training.loop import EpochCallback, resolve_device, summary, train_model
@@ -19,50 +34,116 @@ from pipeline.training.seed import seed_everything
 
 log = logging.getLogger(__name__)
 
+OOF_COLUMNS = ["fold", "series_uid", "patient_id", "candidate_id", "coordX", "coordY", "coordZ",
+               "label", "probability", "threshold", "prediction"]
+CUBES_FILE = "cubes.npy"
 
-def fit(patches_dir: str | Path, cfg: TrainParams, on_epoch: EpochCallback | None = None,
-        dist_info: DistInfo | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Seed, build the model, train on ``train``, select on ``val``.
 
-    With ``dist_info`` of a ``torchrun`` job (see :mod:`pipeline.training.distributed`), the model
-    is wrapped in DDP and each rank trains on its shard of the seeded sample stream.
+@dataclass(frozen=True)
+class FoldResult:
+    """What one fold's training produced."""
 
-    Returns ``(checkpoint, metrics)``: the checkpoint dict of docs/data-contracts.md (no times
-    in it, so equal params and data give equal bytes) and the ``metrics/train.json`` content.
-    """
+    checkpoint: dict[str, Any]
+    oof: pd.DataFrame              # held-out candidates, OOF_COLUMNS
+    summary: dict[str, Any]        # deterministic (no timings)
+    timing: dict[str, Any]
+
+
+def model_preprocess(patches_preprocess: dict[str, Any], cfg: TrainParams) -> dict[str, Any]:
+    """The patches' preprocessing plus the model-input settings training applies."""
+    size = int(patches_preprocess["cube_size"])
+    if cfg.slice_px > size:
+        raise ConfigError(f"{cfg.section}.slice_px must be <= the cube size {size} voxels, "
+                          f"got {cfg.slice_px}")
+    return {**patches_preprocess, "hu_window": list(cfg.hu_window), "slice_px": cfg.slice_px}
+
+
+def load_cubes(patches_dir: str | Path) -> np.ndarray:
+    """``cubes.npy`` memory-mapped (rows are read when a fold selects them)."""
+    path = Path(patches_dir) / CUBES_FILE
+    if not path.is_file():
+        raise PipelineError(f"{path}: expected the patches stage's cubes, not found")
+    return np.load(path, mmap_mode="r")
+
+
+def file_hash(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: TrainParams,
+             cv: CvParams, on_epoch: EpochCallback | None = None,
+             dist_info: DistInfo | None = None) -> FoldResult:
+    """Train ``cfg.model`` for ``fold``: seeded, deterministic, threshold from inner validation."""
+    if cfg.model not in MODELS:
+        raise ConfigError(f"{cfg.section}.model must be one of {sorted(MODELS)}, "
+                          f"got {cfg.model!r}")
+    if fold not in cv.fold_ids:
+        raise ConfigError(f"--fold must be one of cv.fold_ids {list(cv.fold_ids)}, got {fold}")
+    pin_torch_threads()
     generator = seed_everything(cfg.seed)
-    preprocess = load_preprocess(patches_dir)
+    preprocess = model_preprocess(load_preprocess(patches_dir), cfg)
     index = load_index(patches_dir)
-    train = load_split(patches_dir, "train", index)
-    val = load_split(patches_dir, "val", index)
+    cubes = load_cubes(patches_dir)
+    if len(cubes) != len(index) or (len(index) and not np.array_equal(
+            index["row"].to_numpy(), np.arange(len(index)))):
+        raise PipelineError(f"{patches_dir}: index.csv rows do not match cubes.npy "
+                            f"({len(index)} rows, {len(cubes)} cubes)")
+    plan = plan_fold(index, read_folds(folds_csv), fold, cv.inner_val, cv.seed)
+    rows = {role: plan.rows(role) for role in ("train", "val", "heldout")}
+    for role, r in rows.items():
+        if not len(r):
+            raise PipelineError(f"fold {fold}: no {role} candidates; use fewer cv.folds")
+    labels = index["label"].to_numpy(dtype=np.int64)
     kind = input_kind(cfg.model)
     kwargs = default_model_kwargs(cfg.model, preprocess)
     model = build_model(cfg.model, **kwargs)
-    train_ds = PatchDataset(train.cubes, train.labels, kind, preprocess, augment=cfg.augment,
-                            seed=cfg.seed)
-    val_ds = PatchDataset(val.cubes, val.labels, kind, preprocess, augment=False)
+    train_ds = PatchDataset(np.asarray(cubes[rows["train"]]), labels[rows["train"]], kind,
+                            preprocess, augment=cfg.augment, seed=cfg.seed)
+    val_ds = PatchDataset(np.asarray(cubes[rows["val"]]), labels[rows["val"]], kind, preprocess,
+                          augment=False)
     info = dist_info or DistInfo()
     device = resolve_device(cfg.device)
     if device.type == "cuda" and info.enabled:
         device = torch.device("cuda", info.local_rank)
-    log.info("training %s (%d parameters) on %d cubes (%d positive), validating on %d, on %s",
-             cfg.model, count_parameters(model), len(train_ds), int(train.labels.sum()),
-             len(val_ds), device)
-    sampler = (ShardedSampler(train.labels, cfg.balance, cfg.seed, info.rank, info.world_size)
-               if info.enabled else None)
+    log.info("fold %d: training %s (%d parameters) on %d cubes (%d positive), validating on %d, "
+             "scoring %d held out, on %s", fold, cfg.model, count_parameters(model),
+             len(train_ds), int(labels[rows["train"]].sum()), len(val_ds), len(rows["heldout"]),
+             device)
+    sampler = (ShardedSampler(labels[rows["train"]], cfg.balance, cfg.seed, info.rank,
+                              info.world_size) if info.enabled else None)
     result = train_model(wrap_model(model, info, device), train_ds, val_ds, cfg, generator,
-                         device=device, on_epoch=on_epoch, sampler=sampler,
-                         is_main=info.is_main)
+                         device=device, on_epoch=on_epoch, sampler=sampler, is_main=info.is_main)
+    model.load_state_dict(result.best_state)
+    model = model.to("cpu").eval()
+    val_p = predict_proba(model, val_ds.all_inputs())
+    threshold = choose_threshold(labels[rows["val"]], val_p, cfg.threshold, cfg.target_sensitivity)
+    held = index.iloc[rows["heldout"]]
+    held_p = predict_proba(model, model_inputs(np.asarray(cubes[rows["heldout"]]), kind,
+                                               preprocess))
+    oof = held.assign(fold=fold, probability=np.round(held_p, 6), threshold=round(threshold, 6),
+                      prediction=(held_p >= threshold).astype(np.int64))[OOF_COLUMNS]
+    hashes = {"patches": data_hash(patches_dir), "folds": file_hash(folds_csv)}
     checkpoint = {
         "model_name": cfg.model, "model_kwargs": kwargs, "input_kind": kind,
         "state_dict": result.best_state, "preprocess": preprocess,
-        "train_params": dataclasses.asdict(cfg), "data_hash": data_hash(patches_dir),
+        "train_params": dataclasses.asdict(cfg), "data_hash": hashes["patches"],
         "best_epoch": result.best_epoch + 1, "val_auc": float(result.val_auc),
+        "fold": fold, "threshold": float(threshold), "folds_hash": hashes["folds"],
     }
-    metrics = summary(result) | {
-        "model": cfg.model, "parameters": count_parameters(model),
-        "versions": package_versions(), "device": device.type,
+    run = summary(result)
+    timing = run.pop("timing")
+    held_y = labels[rows["heldout"]]
+    fold_summary = run | {
+        "model": cfg.model, "fold": fold, "parameters": count_parameters(model),
+        "threshold": float(threshold), "threshold_method": cfg.threshold,
+        "inner_val": binary_metrics(labels[rows["val"]], val_p, threshold),
+        "heldout": binary_metrics(held_y, held_p, threshold) | {
+            "candidates": len(held_y), "positives": int(held_y.sum()),
+            "patients": int(held["patient_id"].nunique())},
         "train_samples": len(train_ds), "val_samples": len(val_ds),
-        "world_size": info.world_size,
+        "inner_val_fraction": cv.inner_val, "cv_seed": cv.seed,
+        "world_size": info.world_size, "device": device.type, "numerics": numerics_record(),
+        "versions": package_versions(), "data_hash": hashes,
     }
-    return checkpoint, metrics
+    return FoldResult(checkpoint=checkpoint, oof=oof.reset_index(drop=True),
+                      summary=fold_summary, timing=timing)

@@ -1,0 +1,43 @@
+"""Assign every patient to one of cv.folds folds (stratified on nodules, deterministic).
+
+Writes the fold table (--output) and a summary per fold (--metrics).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pipeline.cli import run_stage
+from pipeline.config import load_section
+from pipeline.data.datasets import load_index
+from pipeline.data.folds import assign_folds, fold_summary, write_folds
+from pipeline.io import write_json
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--patches", type=Path, default=Path("data/processed/patches"))
+    p.add_argument("--output", type=Path, default=Path("data/processed/folds.csv"))
+    p.add_argument("--metrics", type=Path, default=Path("reports/folds.json"))
+    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.add_argument("--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+def main(args: argparse.Namespace) -> int:
+    cv = load_section(args.params, "cv")
+    index = load_index(args.patches)
+    nodules = index.groupby("patient_id")["label"].sum().to_dict()
+    candidates = index.groupby("patient_id").size().to_dict()
+    table = assign_folds(nodules, candidates, cv.folds, cv.seed)
+    write_folds(args.output, table)
+    summary = fold_summary(table)
+    write_json(args.metrics, {"folds": cv.folds, "seed": cv.seed, "per_fold": summary})
+    print(f"{len(table)} patients in {cv.folds} folds: " + ", ".join(
+        f"{s['patients']} ({s['positives']} positive candidates)" for s in summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_stage(main, parse_args))
