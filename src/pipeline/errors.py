@@ -30,3 +30,7 @@ class DeidentificationError(PipelineError):
 
 class ParityError(PipelineError):
     """An exported model disagrees with the reference implementation beyond tolerance."""
+
+
+class PlotDataError(PipelineError, ValueError):
+    """A plots table lacks the columns a figure needs, or has no rows."""
