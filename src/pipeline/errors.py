@@ -38,3 +38,7 @@ class LeakError(DeidentificationError):
 
 class ParityError(PipelineError):
     """An exported model disagrees with the reference implementation beyond tolerance."""
+
+
+class PlotDataError(PipelineError, ValueError):
+    """A plots table lacks the columns a figure needs, or has no rows."""
