@@ -7,6 +7,14 @@ from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import load_section
+from pipeline.evaluation.froc import FP_RATES
+from pipeline.evaluation.figures import (
+    confusion_figure,
+    froc_figure,
+    read_dvclive_curves,
+    roc_figure,
+    training_curves_figure,
+)
 from pipeline.evaluation.run import evaluate_cv
 from pipeline.io import write_bytes, write_csv, write_json, write_text
 
@@ -22,9 +30,34 @@ def parse_args(argv=None):
     p.add_argument("--plots", type=Path, default=Path("plots/eval"))
     p.add_argument("--montage", type=Path, default=Path("reports/montage.png"))
     p.add_argument("--model-card", type=Path, default=Path("reports/model_card.md"))
+    p.add_argument("--figures", type=Path, default=Path("reports/figures"),
+                   help="PNGs of the headline plots (the model card shows them)")
+    p.add_argument("--train-curves", type=Path, default=Path("plots/train"),
+                   help="dvclive folders <dir>/{model,baseline}/fold0/plots/metrics")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)
+
+
+def write_figures(ev, out: Path, curves: Path) -> None:
+    """The model card's PNGs: out-of-fold ROC, FROC and confusion, fold 0's training curves."""
+    cmp_ = ev.details["comparison"]
+    at = {name: {float(r): cmp_[name][f"sensitivity_at_{r:g}"]["value"] for r in FP_RATES}
+          for name in ("model", "baseline")}
+    names = {"label": ev.metrics["model"], "baseline_label": ev.metrics["baseline"]["model"]}
+    roc_figure(ev.plots["roc.csv"], out / "roc.png", baseline=ev.plots["roc_baseline.csv"],
+               title="ROC, out of fold (every patient)", **names)
+    froc_figure(ev.plots["froc.csv"], out / "froc.png", sensitivity_at=at["model"],
+                baseline=ev.plots["froc_baseline.csv"], baseline_sensitivity_at=at["baseline"],
+                title="FROC, out of fold (LUNA16)", **names)
+    confusion_figure(ev.plots["confusion.csv"], out / "confusion.png",
+                     classes=("nodule", "not nodule"), label=names["label"],
+                     title="Confusion, out of fold (fold thresholds)")
+    fold0 = [curves / role / "fold0" / "plots" / "metrics" for role in ("model", "baseline")]
+    if fold0[0].is_dir():
+        base = read_dvclive_curves(fold0[1]) if fold0[1].is_dir() else None
+        training_curves_figure(read_dvclive_curves(fold0[0]), out / "training_curves.png",
+                               baseline=base, title="Training curves, fold 0", **names)
 
 
 def main(args) -> int:
@@ -40,6 +73,7 @@ def main(args) -> int:
     write_json(args.details, ev.details)
     write_bytes(args.montage, ev.montage_png)
     write_text(args.model_card, ev.model_card)
+    write_figures(ev, args.figures, args.train_curves)
     oof, base = ev.metrics["oof"], ev.metrics["baseline"]
     print(f"out of fold ({oof['patients']} patients): AUC {oof['auc']['value']:.3f} "
           f"({oof['auc']['ci_low']:.3f}-{oof['auc']['ci_high']:.3f}), CPM "

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import load_params
+from pipeline.config import load_params, load_section
 from pipeline.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,9 +22,9 @@ def _write(tmp_path: Path, mutate) -> Path:
 def test_repository_params_load_with_types():
     params = load_params(REPO / "params.yaml")
     assert isinstance(params.resample.spacing_mm, float)
-    assert isinstance(params.patches.hu_window, tuple) and len(params.patches.hu_window) == 2
-    assert params.patches.split.train + params.patches.split.val + params.patches.split.test == (
-        pytest.approx(1.0))
+    assert isinstance(params.train.hu_window, tuple) and len(params.train.hu_window) == 2
+    assert params.cv.fold_ids == tuple(range(params.cv.folds))
+    assert params.baseline.model == "seed2d" and params.baseline.section == "baseline"
 
 
 def test_unknown_key_is_rejected_with_its_name(tmp_path):
@@ -57,10 +57,30 @@ def test_literal_choice_is_enforced(tmp_path):
         load_params(path)
 
 
-def test_split_fractions_must_sum_to_one(tmp_path):
-    path = _write(tmp_path, lambda r: r["patches"]["split"].update({"train": 0.9}))
-    with pytest.raises(ConfigError, match="must be 1"):
+def test_fold_ids_must_list_every_fold(tmp_path):
+    path = _write(tmp_path, lambda r: r["cv"].update({"folds": 4}))
+    with pytest.raises(ConfigError, match=r"cv\.fold_ids must list 0\.\.3"):
         load_params(path)
+
+
+def test_nan_and_infinity_are_rejected_for_floats(tmp_path):
+    for bad in (float("nan"), float("inf")):
+        path = _write(tmp_path, lambda r, b=bad: r["train"].update({"lr": b}))
+        with pytest.raises(ConfigError, match=r"train\.lr must be a finite number"):
+            load_params(path)
+
+
+def test_baseline_errors_name_the_baseline_section(tmp_path):
+    path = _write(tmp_path, lambda r: r["baseline"].update({"epochs": 0}))
+    with pytest.raises(ConfigError, match=r"baseline\.epochs must be >= 1"):
+        load_section(path, "baseline")
+
+
+def test_a_typo_in_one_section_does_not_stop_another_stage(tmp_path):
+    path = _write(tmp_path, lambda r: r["export"].update({"opsett": 17}))
+    assert load_section(path, "resample").spacing_mm > 0
+    with pytest.raises(ConfigError, match=r"unknown parameter export\.opsett"):
+        load_section(path, "export")
 
 
 def test_dask_executor_needs_an_address(tmp_path):

@@ -13,7 +13,7 @@ from pipeline.config import ExportParams
 
 @pytest.fixture
 def export_params() -> ExportParams:
-    return ExportParams(opset=17, parity_atol=1e-4, large_batch=16)
+    return ExportParams(opset=17, parity_atol=1e-4, large_batch=16, parity_samples=64)
 
 
 @pytest.fixture

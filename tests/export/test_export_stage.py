@@ -11,6 +11,7 @@ import yaml
 from export_helpers import PREPROCESS, make_cubes
 
 import pipeline.export.run as export_run
+from pipeline.cli import run_stage
 from pipeline.io import write_bytes, write_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,46 +26,71 @@ def _stage():
 
 @pytest.fixture
 def stage_inputs(tmp_path):
-    """model.pt (a registry cnn3d of width 2), patches/{test.npy, preprocess.json},
-    evaluate.json and a params file with a small large_batch."""
+    """Two fold checkpoints (registry cnn3d of width 2, thresholds 0.2 and 0.3), patches/{cubes.npy,
+    preprocess.json} and a params file with two folds and a small large_batch."""
     ckpt_mod = pytest.importorskip("pipeline.training.checkpoint")
-    torch.manual_seed(0)
+    registry = pytest.importorskip("pipeline.models.registry")
     kwargs = {"channels": [2]}
-    net = pytest.importorskip("pipeline.models.registry").build_model("cnn3d", **kwargs)
-    ckpt = {"model_name": "cnn3d", "model_kwargs": kwargs, "input_kind": "cube3d",
-            "state_dict": net.state_dict(), "preprocess": dict(PREPROCESS),
-            "train_params": {"model": "cnn3d", "lr": 0.001}, "data_hash": "md5:feed",
-            "best_epoch": 2, "val_auc": 0.8}
-    write_bytes(tmp_path / "model.pt", ckpt_mod.checkpoint_bytes(ckpt))
+    for fold, threshold in ((0, 0.2), (1, 0.3)):
+        torch.manual_seed(fold)
+        net = registry.build_model("cnn3d", **kwargs)
+        ckpt = {"model_name": "cnn3d", "model_kwargs": kwargs, "input_kind": "cube3d",
+                "state_dict": net.state_dict(), "preprocess": dict(PREPROCESS),
+                "train_params": {"model": "cnn3d", "lr": 0.001}, "data_hash": "md5:feed",
+                "best_epoch": 2, "val_auc": 0.8, "fold": fold, "threshold": threshold}
+        write_bytes(tmp_path / "cv" / f"fold{fold}" / "model.pt", ckpt_mod.checkpoint_bytes(ckpt))
     patches = tmp_path / "patches"
     patches.mkdir()
-    np.save(patches / "test.npy", make_cubes(6))
-    write_json(patches / "preprocess.json", PREPROCESS)
-    write_json(tmp_path / "evaluate.json", {"auc": 0.8, "threshold": 0.25})
+    np.save(patches / "cubes.npy", make_cubes(6))
+    write_json(patches / "preprocess.json", {k: PREPROCESS[k] for k in
+                                             ("spacing_mm", "cube_size", "hu_range")})
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["export"] = {"opset": 17, "parity_atol": 1e-4, "large_batch": 8}
+    params["export"] = {"opset": 17, "parity_atol": 1e-4, "large_batch": 8, "parity_samples": 6}
+    params["cv"].update(folds=2, fold_ids=[0, 1])
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     return tmp_path
 
 
+def _main(stage, argv):
+    return run_stage(stage.main, stage.parse_args, argv)
+
+
 def _argv(d):
-    return ["--model", str(d / "model.pt"), "--patches", str(d / "patches"),
-            "--evaluation", str(d / "evaluate.json"), "--output", str(d / "out/model.onnx"),
+    return ["--folds-dir", str(d / "cv"), "--patches", str(d / "patches"),
+            "--output", str(d / "out/model.onnx"),
             "--metrics", str(d / "out/export.json"), "--latency", str(d / "out/latency.json"),
             "--params", str(d / "params.yaml")]
 
 
 def test_export_stage_writes_model_and_reproducible_metrics(stage_inputs):
     stage, d = _stage(), stage_inputs
-    assert stage.main(_argv(d)) == 0
+    assert _main(stage, _argv(d)) == 0
     model, metrics = (d / "out/model.onnx").read_bytes(), (d / "out/export.json").read_bytes()
-    assert stage.main(_argv(d)) == 0
+    assert _main(stage, _argv(d)) == 0
     assert (d / "out/model.onnx").read_bytes() == model
     assert (d / "out/export.json").read_bytes() == metrics
     figures = json.loads(metrics)
-    assert figures["threshold"] == 0.25 and figures["parity"]["batch_8"]["samples"] == 8
+    assert figures["threshold"] == pytest.approx(0.25)  # the median of the folds' thresholds
+    assert figures["ensemble"]["members"] == 2 and figures["parity"]["batch_8"]["samples"] == 8
     assert figures["max_abs_diff"] <= 1e-4
     assert set(json.loads((d / "out/latency.json").read_text())) >= {"batch_1", "batch_8"}
+
+
+def test_exported_probability_is_the_mean_of_the_fold_models(stage_inputs):
+    ort = pytest.importorskip("onnxruntime")
+    from pipeline.data.inputs import model_inputs
+    from pipeline.models.inference import predict_proba
+    from pipeline.training.checkpoint import load_checkpoint, model_from_checkpoint
+
+    stage, d = _stage(), stage_inputs
+    assert _main(stage, _argv(d)) == 0
+    x = model_inputs(make_cubes(6), "cube3d", PREPROCESS).astype(np.float32)
+    folds = [model_from_checkpoint(load_checkpoint(d / "cv" / f"fold{i}" / "model.pt"))
+             for i in (0, 1)]
+    expected = np.mean([predict_proba(m, x) for m in folds], axis=0)
+    session = ort.InferenceSession(str(d / "out/model.onnx"))
+    got = session.run(["probability"], {"input": x})[0]
+    assert np.allclose(got, expected, atol=1e-5)
 
 
 def test_export_stage_fails_on_parity_and_leaves_no_model(stage_inputs, monkeypatch, capsys):
@@ -72,11 +98,12 @@ def test_export_stage_fails_on_parity_and_leaves_no_model(stage_inputs, monkeypa
     real_export = export_run.export_onnx
 
     def sabotaged_export(network, example, opset, metadata=None):
-        other = type(network)(channels=[2]).eval()  # fresh weights: a different model
+        other = type(network.members[0])(channels=[2]).eval()  # fresh weights: another model
         return real_export(other, example, opset, metadata)
 
     monkeypatch.setattr(export_run, "export_onnx", sabotaged_export)
     write_bytes(d / "out/model.onnx", b"stale model from an earlier run")
-    assert stage.main(_argv(d)) == 1
+    assert _main(stage, _argv(d)) == 2
     assert not (d / "out/model.onnx").exists()
-    assert "ONNX Runtime and PyTorch probabilities differ" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ONNX Runtime and PyTorch probabilities differ" in err[0]

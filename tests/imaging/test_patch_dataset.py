@@ -1,4 +1,4 @@
-"""The patches stage: sharded split arrays, index, rejections, merging, splits, metrics."""
+"""The patches stage: one cube array, index, rejections, merging, metrics."""
 
 from dataclasses import replace
 
@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from imaging_phantoms import COHORT_GEOMETRIES, load_stage, write_params
 
-from pipeline.config import PatchesParams, SplitParams
+from pipeline.cli import run_stage
+from pipeline.config import PatchesParams
 from pipeline.data.patch_dataset import INDEX_COLUMNS, build_patches
 from pipeline.imaging.resample_cohort import resample_cohort, resample_provenance
 from pipeline.io import read_csv, read_json, write_csv, write_json
 from pipeline.parallel import ExecutorParams
 
 LOCAL1 = ExecutorParams(kind="local", jobs=1)
-PARAMS = PatchesParams(cube_mm=9.0, slice_px=5, hu_window=(-1000.0, 400.0), merge_distance_mm=0.0,
-                       split=SplitParams(seed=7, train=0.6, val=0.2, test=0.2), jobs=1)
+PARAMS = PatchesParams(cube_mm=9.0, merge_distance_mm=0.0, jobs=1)
 
 
 @pytest.fixture
@@ -30,13 +30,13 @@ def volumes(anon_dir, tmp_path, resample_params):
 def test_positive_patches_have_the_ball_at_the_centre(volumes, anon_dir, tmp_path):
     result = build_patches(volumes, anon_dir, tmp_path / "p", PARAMS, LOCAL1)
     assert list(result.index.columns) == INDEX_COLUMNS
-    for split, rows in result.index.groupby("split"):
-        cubes = np.load(tmp_path / "p" / f"{split}.npy")
-        assert cubes.dtype == np.int16 and cubes.shape == (len(rows), 9, 9, 9)
-        assert sorted(rows["row"]) == list(range(len(rows)))
-        for row in rows[rows["label"] == 1].itertuples():
-            assert cubes[row.row, 4, 4, 4] == 400  # inside the 4 mm ball
-            assert row.annotation_id >= 0 and row.diameter_mm == 8.0
+    rows = result.index
+    cubes = np.load(tmp_path / "p" / "cubes.npy")
+    assert cubes.dtype == np.int16 and cubes.shape == (len(rows), 9, 9, 9)
+    assert list(rows["row"]) == list(range(len(rows)))
+    for row in rows[rows["label"] == 1].itertuples():
+        assert cubes[row.row, 4, 4, 4] == 400  # inside the 4 mm ball
+        assert row.annotation_id >= 0 and row.diameter_mm == 8.0
 
 
 def test_outside_and_unknown_series_candidates_are_rejected_with_reason(volumes, anon_dir,
@@ -48,11 +48,14 @@ def test_outside_and_unknown_series_candidates_are_rejected_with_reason(volumes,
     assert len(result.index) == 3 * len(COHORT_GEOMETRIES)
 
 
-def test_patients_are_in_one_split_and_every_split_has_positives(volumes, anon_dir, tmp_path):
+def test_every_series_candidates_are_contiguous_rows_with_their_patient(volumes, anon_dir,
+                                                                        tmp_path):
     result = build_patches(volumes, anon_dir, tmp_path / "p", PARAMS, LOCAL1)
-    assert (result.index.groupby("patient_id")["split"].nunique() == 1).all()
-    assert result.metrics["positives"] == {"train": 2, "val": 1, "test": 1, "total": 4}
-    assert set(result.annotations["split"]) == {"train", "val", "test"}
+    for _, rows in result.index.groupby("series_uid"):
+        assert np.array_equal(rows["row"], np.arange(rows["row"].min(), rows["row"].max() + 1))
+        assert rows["patient_id"].nunique() == 1
+    assert result.metrics["positives"] == 4
+    assert set(result.annotations["patient_id"]) <= set(result.index["patient_id"])
 
 
 def test_near_candidates_merge_keeping_the_positive(volumes, anon_dir, tmp_path):
@@ -64,23 +67,21 @@ def test_near_candidates_merge_keeping_the_positive(volumes, anon_dir, tmp_path)
 
 
 def test_patches_stage_runs_in_process_and_is_deterministic(volumes, anon_dir, tmp_path):
-    params = write_params(tmp_path / "params.yaml",
-                          patches={"cube_mm": 9.0, "slice_px": 5, "jobs": 2})
+    params = write_params(tmp_path / "params.yaml", patches={"cube_mm": 9.0, "jobs": 2})
     stage = load_stage("patches")
     outputs = []
     for run in ("a", "b"):
-        out, splits, metrics = tmp_path / run, tmp_path / f"{run}.csv", tmp_path / f"{run}.json"
-        assert stage.main(["--volumes", str(volumes), "--tables", str(anon_dir), "--output",
-                           str(out), "--splits", str(splits), "--metrics", str(metrics),
-                           "--params", str(params)]) == 0
+        out, metrics = tmp_path / run, tmp_path / f"{run}.json"
+        assert run_stage(stage.main, stage.parse_args,
+                         ["--volumes", str(volumes), "--tables", str(anon_dir), "--output",
+                          str(out), "--metrics", str(metrics), "--params", str(params)]) == 0
         outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     assert outputs[0] == outputs[1]
-    assert set(outputs[0]) == {"train.npy", "val.npy", "test.npy", "index.csv", "preprocess.json",
-                               "annotations.csv", "rejected.csv"}
+    assert set(outputs[0]) == {"cubes.npy", "index.csv", "preprocess.json", "annotations.csv",
+                               "annotations_excluded.csv", "rejected.csv"}
     preprocess = read_json(tmp_path / "a" / "preprocess.json")
     assert preprocess["cube_size"] == 9 and preprocess["axes"] == "zyx-LPS-ascending"
-    assert read_csv(tmp_path / "a.csv")["patient_id"].is_unique
-    assert read_json(tmp_path / "a.json")["candidates"]["total"] == 3 * len(COHORT_GEOMETRIES)
+    assert read_json(tmp_path / "a.json")["candidates"] == 3 * len(COHORT_GEOMETRIES)
 
 
 def test_jobs_1_and_2_write_identical_arrays(volumes, anon_dir, tmp_path):
@@ -88,6 +89,4 @@ def test_jobs_1_and_2_write_identical_arrays(volumes, anon_dir, tmp_path):
     two = build_patches(volumes, anon_dir, tmp_path / "b", PARAMS,
                         ExecutorParams(kind="local", jobs=2))
     assert one.index.equals(two.index)
-    for split in ("train", "val", "test"):
-        assert (tmp_path / "a" / f"{split}.npy").read_bytes() == (
-            tmp_path / "b" / f"{split}.npy").read_bytes()
+    assert (tmp_path / "a" / "cubes.npy").read_bytes() == (tmp_path / "b" / "cubes.npy").read_bytes()

@@ -3,25 +3,35 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pipeline.config import TrainParams
-from pipeline.data.toy_patches import write_toy_patches
+from pipeline.config import CvParams, TrainParams
+from pipeline.data.toy_patches import write_toy_folds, write_toy_patches
 from pipeline.training.checkpoint import (
     checkpoint_bytes,
     load_checkpoint,
     model_from_checkpoint,
 )
 from pipeline.training.loop import class_weights
-from pipeline.training.run import fit
+from pipeline.training.run import fit_fold
 
 CFG = TrainParams(model="cnn3d", seed=3, epochs=2, batch_size=16, lr=1e-3, weight_decay=1e-4,
                   balance="sampler", augment=True, early_stopping_patience=2, device="cpu",
-                  num_workers=0)
+                  num_workers=0, hu_window=(-1000.0, 400.0), slice_px=8, threshold="youden",
+                  target_sensitivity=0.9)
+CV = CvParams(folds=3, fold_ids=(0, 1, 2), seed=7, inner_val=0.25)
 
 
 @pytest.fixture(scope="module")
 def patches(tmp_path_factory):
-    return write_toy_patches(tmp_path_factory.mktemp("patches"),
-                             {"train": 64, "val": 32, "test": 16}, cube_size=16, slice_px=8)
+    folder = write_toy_patches(tmp_path_factory.mktemp("patches"), n_candidates=144,
+                               cube_size=16)
+    write_toy_folds(folder, folder / "folds.csv", folds=3)
+    return folder
+
+
+def fit(patches, cfg):
+    """Fold 0 of the toy cross-validation: (checkpoint, summary)."""
+    result = fit_fold(patches, patches / "folds.csv", 0, cfg, CV)
+    return result.checkpoint, result.summary
 
 
 def test_training_twice_gives_byte_identical_checkpoints(patches):
@@ -38,7 +48,7 @@ def test_a_different_seed_gives_different_weights(patches):
 
 def test_training_on_separable_cubes_reaches_val_auc_above_0_9(patches):
     checkpoint, metrics = fit(patches, CFG)
-    assert metrics["val_auc"] > 0.9
+    assert metrics["val_auc"] > 0.9 and metrics["heldout"]["auc"] > 0.9
     assert checkpoint["val_auc"] == metrics["val_auc"]
     assert 1 <= metrics["best_epoch"] <= metrics["epochs_run"] <= CFG.epochs
 

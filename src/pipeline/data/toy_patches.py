@@ -1,6 +1,6 @@
 """A tiny, separable patches folder (bright ball vs. no ball) for tests and benchmarks.
 
-Writes exactly what the ``patches`` stage writes (docs/data-contracts.md): ``{train,val,test}.npy``,
+Writes exactly what the ``patches`` stage writes (docs/data-contracts.md): ``cubes.npy``,
 ``index.csv``, ``preprocess.json`` and ``annotations.csv``, with pseudonymous ids. Positives hold
 a soft-tissue ball at the centre; negatives are parenchyma, half of them with a ball far from the
 centre, so the centre matters.
@@ -37,42 +37,52 @@ def toy_cube(rng: np.random.Generator, size: int, positive: bool) -> tuple[np.nd
     return np.clip(cube, -1024, 3071).astype(np.int16), diameter
 
 
-def write_toy_patches(folder: str | Path, n_per_split: dict[str, int] | None = None,
-                      cube_size: int = 16, slice_px: int = 8, positive_fraction: float = 0.3,
-                      candidates_per_scan: int = 4, seed: int = 0) -> Path:
-    """Write a toy patches folder and return its path (spacing 1 mm, world = voxel + offset)."""
+def write_toy_patches(folder: str | Path, n_candidates: int = 128, cube_size: int = 16,
+                      positive_fraction: float = 0.3, candidates_per_scan: int = 4,
+                      seed: int = 0) -> Path:
+    """Write a toy patches folder and return its path (spacing 1 mm, world = voxel + offset).
+
+    One scan per patient, ``candidates_per_scan`` candidates each; positives spread over scans.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    n_per_split = n_per_split or {"train": 64, "val": 32, "test": 32}
     rng = np.random.default_rng(seed)
+    cubes = np.empty((n_candidates, cube_size, cube_size, cube_size), dtype=np.int16)
+    labels = np.zeros(n_candidates, dtype=np.int64)
+    labels[rng.permutation(n_candidates)[: max(1, round(n_candidates * positive_fraction))]] = 1
     rows: list[dict[str, object]] = []
     notes: list[dict[str, object]] = []
-    scan = 0
-    for split, n in n_per_split.items():
-        cubes = np.empty((n, cube_size, cube_size, cube_size), dtype=np.int16)
-        labels = np.zeros(n, dtype=np.int64)
-        labels[rng.permutation(n)[: max(1, round(n * positive_fraction))]] = 1
-        for i in range(n):
-            if i % candidates_per_scan == 0:
-                scan += 1
-            cubes[i], diameter = toy_cube(rng, cube_size, bool(labels[i]))
-            xyz = (float(10 * i), float(-5 * i), float(100 + 3 * i))
-            ann = f"N{len(notes) + 1:04d}" if labels[i] else ""
-            series = f"1.2.826.0.1.3680043.9.9999.{scan}"
-            rows.append({"split": split, "row": i, "series_uid": series,
-                         "patient_id": f"PSEUDO-{scan:04d}", "candidate_id": f"C{len(rows):05d}",
-                         "coordX": xyz[0], "coordY": xyz[1], "coordZ": xyz[2],
-                         "label": int(labels[i]), "diameter_mm": diameter or np.nan,
-                         "annotation_id": ann})
-            if labels[i]:
-                notes.append({"seriesuid": series, "coordX": xyz[0], "coordY": xyz[1],
-                              "coordZ": xyz[2], "diameter_mm": max(diameter, 2.0),
-                              "annotation_id": ann, "split": split})
-        np.save(folder / f"{split}.npy", cubes)
+    for i in range(n_candidates):
+        scan = i // candidates_per_scan + 1
+        cubes[i], diameter = toy_cube(rng, cube_size, bool(labels[i]))
+        xyz = (float(10 * i), float(-5 * i), float(100 + 3 * i))
+        ann = f"N{len(notes) + 1:04d}" if labels[i] else ""
+        series = f"1.2.826.0.1.3680043.9.9999.{scan}"
+        patient = f"PSEUDO-{scan:04d}"
+        rows.append({"row": i, "series_uid": series, "patient_id": patient,
+                     "candidate_id": f"C{i:05d}", "coordX": xyz[0], "coordY": xyz[1],
+                     "coordZ": xyz[2], "label": int(labels[i]), "diameter_mm": diameter or np.nan,
+                     "annotation_id": ann})
+        if labels[i]:
+            notes.append({"seriesuid": series, "coordX": xyz[0], "coordY": xyz[1],
+                          "coordZ": xyz[2], "diameter_mm": max(diameter, 2.0),
+                          "annotation_id": ann, "patient_id": patient})
+    np.save(folder / "cubes.npy", cubes)
     write_csv(folder / "index.csv", pd.DataFrame(rows))
     write_csv(folder / "annotations.csv", pd.DataFrame(notes))
-    preprocess = {"spacing_mm": 1.0, "cube_size": cube_size, "slice_px": slice_px,
-                  "hu_window": [-1000.0, 400.0], "hu_range": [-1024.0, 3071.0],
-                  "interpolator": "linear", "axes": "zyx"}
+    preprocess = {"spacing_mm": 1.0, "cube_size": cube_size, "hu_range": [-1024.0, 3071.0],
+                  "interpolator": "linear", "anti_alias": True, "pad_hu": -1000.0, "axes": "zyx"}
     write_text(folder / "preprocess.json", json.dumps(preprocess, indent=2, sort_keys=True))
     return folder
+
+
+def write_toy_folds(patches: str | Path, path: str | Path, folds: int = 3, seed: int = 7) -> Path:
+    """The folds stage's table for a toy patches folder (same algorithm as the stage)."""
+    from pipeline.data.folds import assign_folds, write_folds
+    from pipeline.io import read_csv
+
+    index = read_csv(Path(patches) / "index.csv", dtype={"patient_id": str})
+    table = assign_folds(index.groupby("patient_id")["label"].sum().to_dict(),
+                         index.groupby("patient_id").size().to_dict(), folds, seed)
+    write_folds(path, table)
+    return Path(path)

@@ -101,9 +101,7 @@ def compare(model_oof: pd.DataFrame, baseline_oof: pd.DataFrame, cohort: Cohort,
 
 
 def _curve(fr: Any) -> pd.DataFrame:
-    curve = fr.curve[np.isfinite(fr.curve["threshold"])]
-    if (curve["fps_per_scan"] > 0).any():
-        curve = curve[curve["fps_per_scan"] > 0]
+    curve = fr.curve[np.isfinite(fr.curve["threshold"])]  # the FROC template drops 0 FPs/scan
     return curve.round(6).reset_index(drop=True)
 
 
