@@ -30,3 +30,11 @@ class DeidentificationError(PipelineError):
 
 class ParityError(PipelineError):
     """An exported model disagrees with the reference implementation beyond tolerance."""
+
+
+class InputError(PipelineError, ValueError):
+    """An input file or folder is missing, empty or malformed (a CSV cell, a row, a path)."""
+
+
+class OutputBusyError(PipelineError):
+    """Another run holds the lock on the same output, or the output would sit inside the input."""

@@ -22,6 +22,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLE
 from pipeline.config import SynthesizeParams
 from pipeline.imaging.geometry import Geometry, direction_from_dicom
 from pipeline.io import atomic_dir, write_csv
+from pipeline.synth.marker import write_marker
 from pipeline.parallel import ExecutorParams, map_items
 from pipeline.synth.anatomy import (
     Anatomy,
@@ -374,6 +375,7 @@ def synthesize_cohort(output_dir: str | Path, params: SynthesizeParams, executor
         write_csv(tmp / "annotations.csv", annotations, float_format=CSV_FLOAT_FORMAT)
         write_csv(tmp / "candidates.csv", candidates[CANDIDATE_COLUMNS],
                   float_format=CSV_FLOAT_FORMAT)
+        write_marker(tmp)  # lets anonymize use the public demo key on this cohort only
     metrics = cohort_metrics(params, patients, candidates)
     log.info("wrote %d patients, %d series, %d slices", metrics["patients"], metrics["series"],
              metrics["slices"])

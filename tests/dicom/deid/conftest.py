@@ -13,6 +13,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from pipeline.config import AnonymizeParams
 from pipeline.dicom.deid.cohort import DeidSettings
+from pipeline.dicom.deid.pseudonyms import KEY_ENV_VAR, KeySource, key_fingerprint
 from pipeline.imaging.geometry import Geometry
 from pipeline.synth.dicom_writer import (
     PatientIdentity,
@@ -47,9 +48,23 @@ def anonymize_params(**overrides: object) -> AnonymizeParams:
     return replace(base, **overrides)  # type: ignore[arg-type]
 
 
+def file_key(folder: Path, key: bytes) -> KeySource:
+    """A key file under ``folder`` holding ``key``, as the stage's --key-file would give it."""
+    path = folder / "deid.key"
+    path.write_bytes(key)
+    return KeySource("file", str(path), key_fingerprint(key))
+
+
 @pytest.fixture
-def settings() -> DeidSettings:
-    return DeidSettings.from_params(anonymize_params(), TEST_KEY)
+def env_key(monkeypatch) -> KeySource:
+    """The test key in $PIPELINE_DEID_KEY (inherited by pool workers), as its source."""
+    monkeypatch.setenv(KEY_ENV_VAR, TEST_KEY.decode())
+    return KeySource("env", "", key_fingerprint(TEST_KEY))
+
+
+@pytest.fixture
+def settings(env_key) -> DeidSettings:
+    return DeidSettings.from_params(anonymize_params(), env_key)
 
 
 def add_phi_extras(ds: Dataset, referenced_sop_uid: str) -> None:

@@ -12,6 +12,7 @@ import yaml
 
 from conftest import write_phi_series
 from pipeline.dicom.deid import cohort
+from pipeline.dicom.deid.actions import DeidContext
 from pipeline.dicom.deid.pseudonyms import KEY_ENV_VAR
 from pipeline.io import read_json
 
@@ -44,7 +45,7 @@ def no_key_in_env(monkeypatch):
     monkeypatch.delenv(KEY_ENV_VAR, raising=False)
 
 
-def test_folder_mode_exits_0_and_writes_verified_outputs(tmp_path):
+def test_folder_mode_exits_0_and_writes_verified_outputs(tmp_path, env_key):
     write_phi_series(tmp_path / "in" / "Müller_Hans")
     assert stage_main()(args(tmp_path)) == 0
     series = pd.read_csv(tmp_path / "out" / "series.csv")
@@ -52,7 +53,8 @@ def test_folder_mode_exits_0_and_writes_verified_outputs(tmp_path):
     assert all((tmp_path / "out" / f).is_file() for f in series.files[0].split("|"))
     metrics = read_json(tmp_path / "m.json")
     assert metrics["leaks_found"] == 0 and metrics["files"] == 3
-    assert metrics["key_id"] == "synthetic-demo"
+    assert metrics["key_id"] == "synthetic-demo" and metrics["key_source"] == "env"
+    assert metrics["key_fingerprint"] == env_key.fingerprint
 
 
 def test_missing_key_for_real_data_exits_2(tmp_path, capsys):
@@ -66,6 +68,7 @@ def test_missing_key_for_real_data_exits_2(tmp_path, capsys):
 
 def test_leak_exits_3_and_leaves_no_output(tmp_path, monkeypatch):
     write_phi_series(tmp_path / "in")
+    monkeypatch.setattr(DeidContext, "carries_identity", lambda self, elem, vr: False)
     real = cohort.build_profile
 
     def broken(options):
@@ -81,7 +84,7 @@ def test_leak_exits_3_and_leaves_no_output(tmp_path, monkeypatch):
     assert read_json(tmp_path / "m.json")["leaks_found"] == 3
 
 
-def test_pipeline_mode_maps_tables_and_drops_unkept_series(tmp_path):
+def test_pipeline_mode_maps_tables_and_drops_unkept_series(tmp_path, env_key):
     paths = write_phi_series(tmp_path / "in" / "a")
     uid = pydicom.dcmread(paths[0]).SeriesInstanceUID
     rel = "|".join(p.relative_to(tmp_path / "in").as_posix() for p in paths)
