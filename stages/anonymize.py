@@ -25,7 +25,7 @@ from pipeline.io import atomic_dir, check_separate, read_csv, write_csv, write_j
 from pipeline.tables import read_table
 
 
-class _LeakFound(Exception):
+class _LeakFoundError(Exception):
     """Verification failed: leave the output folder uninstalled."""
 
 
@@ -87,13 +87,13 @@ def main(argv=None) -> int:
             write_csv(tmp / "quarantine.csv", report.quarantine)
             metrics = cohort.cohort_metrics(report, settings, dropped)
             if report.leaks:
-                raise _LeakFound
+                raise _LeakFoundError
             if metrics_inside:
                 write_json(tmp / metrics_path.relative_to(out), metrics)
     except PipelineError as exc:
         print(f"anonymize: {exc}", file=sys.stderr)
         return 2
-    except _LeakFound:
+    except _LeakFoundError:
         if not metrics_inside:
             write_json(metrics_path, metrics)
         print(f"anonymize: FAILED verification: {len(report.leaks)} output files still carry "

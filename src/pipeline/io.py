@@ -100,7 +100,7 @@ def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
     """Remove the ``.<name>.*`` temporaries (folders and files) killed runs left beside output
     ``path``; call only while holding :func:`output_lock`. Returns what was removed."""
     target = Path(path).absolute()
-    removed = []
+    removed: list[Path] = []
     if not target.parent.is_dir():
         return removed
     lock_name = f".{target.name}.lock"

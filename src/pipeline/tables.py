@@ -37,14 +37,15 @@ def _where(name: str, index: int, column: str | None = None) -> str:
 
 
 def validate_table(frame: pd.DataFrame, columns: Mapping[str, Kind], name: str,
-                   check_duplicates: bool = True) -> pd.DataFrame:
+                   check_duplicates: bool = True, allow_empty: bool = False) -> pd.DataFrame:
     """Check ``frame`` (read with every column as text, see :func:`read_table`) against
     ``columns`` and return it with numeric columns as float64 and ``class`` as int64.
+    ``allow_empty``: a table with a header and no rows is valid (a table a stage wrote).
 
     Raises:
         InputError: one line naming ``name``, the row and the column of the first problem.
     """
-    if frame.empty:
+    if frame.empty and not allow_empty:
         raise InputError(f"{name}: no rows (only a header): expected at least one row of "
                          f"{', '.join(columns)}")
     missing = [c for c in columns if c not in frame.columns]

@@ -22,7 +22,6 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLE
 from pipeline.config import SynthesizeParams
 from pipeline.imaging.geometry import Geometry, direction_from_dicom
 from pipeline.io import atomic_dir, write_csv
-from pipeline.synth.marker import write_marker
 from pipeline.parallel import ExecutorParams, map_items
 from pipeline.synth.anatomy import (
     Anatomy,
@@ -44,6 +43,7 @@ from pipeline.synth.dicom_writer import (
     stored_values,
 )
 from pipeline.synth.identity import ascii_fold, make_identity, make_patient_ids
+from pipeline.synth.marker import write_marker
 from pipeline.synth.profiles import ORIENTATIONS, VENDORS, Kernel, ScannerProfile, get_profile
 from pipeline.synth.render import Grid, render_chunks
 

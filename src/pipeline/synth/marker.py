@@ -38,7 +38,7 @@ def _files(folder: Path) -> list[str]:
 
 
 def write_marker(cohort_root: Path, dicom_dir: str = "dicom") -> Path:
-    """Write ``cohort_root/synthetic-cohort.json`` for every file under ``cohort_root/dicom_dir``."""
+    """Write ``cohort_root/synthetic-cohort.json`` listing every file under ``dicom_dir``."""
     folder = cohort_root / dicom_dir
     manifest = {"generator": GENERATOR, "dicom_dir": dicom_dir,
                 "files": {rel: file_digest(folder / rel) for rel in _files(folder)}}

@@ -7,11 +7,11 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from conftest import TEST_KEY
-from pipeline.dicom.deid.values import FoldedNeedles
 from pipeline.dicom.deid.actions import DeidContext, deidentify_dataset
 from pipeline.dicom.deid.dates import shift_da
 from pipeline.dicom.deid.profile import Profile, ProfileOptions, build_profile, parse_safe_private
 from pipeline.dicom.deid.pseudonyms import Pseudonymizer
+from pipeline.dicom.deid.values import FoldedNeedles
 
 CT_CLASS = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -116,7 +116,7 @@ def test_unlisted_elements_are_removed_unless_known_safe():
     ds.add_new(0x00080041, "LO", "Doe study subset")  # DataSetSubtype: unlisted free text
     ds.add_new(0x00431010, "US", 7)  # unknown even-group element
     ds.add_new(0x00180050, "DS", "2.5")  # SliceThickness: Image Plane, known safe
-    ds.add_new(0x00091001, "UN", "Doe^John".encode())  # UN element
+    ds.add_new(0x00091001, "UN", b"Doe^John")  # UN element
     run(ds, context())
     assert ds[0x00142006].value == "ANONYMOUS"
     assert ds[0x00181160].value == "WEDGE1" and ds[0x00180050].value == 2.5

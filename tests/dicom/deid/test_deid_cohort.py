@@ -11,6 +11,7 @@ import pytest
 from pydicom.uid import RLELossless
 
 from conftest import IDENTITY, PHI_STRINGS, anonymize_params, file_key, write_phi_series
+from pipeline.dicom.deid.actions import DeidContext
 from pipeline.dicom.deid.cohort import (
     CohortReport,
     DeidSettings,
@@ -18,7 +19,6 @@ from pipeline.dicom.deid.cohort import (
     group_folder,
     map_series_table,
 )
-from pipeline.dicom.deid.actions import DeidContext
 from pipeline.dicom.deid.dates import shift_da
 from pipeline.dicom.deid.profile import Profile
 from pipeline.parallel import ExecutorParams

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 import pickle
 from pathlib import Path
+
+import pytest
 
 from conftest import TEST_KEY, anonymize_params
 from pipeline.dicom.deid.cohort import DeidSettings, SeriesJob, SeriesSource
@@ -18,8 +18,8 @@ from pipeline.dicom.deid.pseudonyms import (
     Pseudonymizer,
     load_key,
 )
-from pipeline.synth.marker import write_marker
 from pipeline.errors import DeidentificationError
+from pipeline.synth.marker import write_marker
 
 
 def test_uid_is_keyed_stable_and_under_2_25():

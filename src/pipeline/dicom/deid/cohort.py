@@ -65,9 +65,9 @@ from pipeline.dicom.deid.verify import (
     header_bytes_locations,
     output_texts,
 )
+from pipeline.dicom.deid.writer import EncodedCache, encode_file, encode_pixel_element
 from pipeline.dicom.read import read_header
 from pipeline.dicom.scan import chunk_paths, reason_category, walk_files
-from pipeline.dicom.deid.writer import EncodedCache, encode_file, encode_pixel_element
 from pipeline.parallel import ExecutorParams, map_items
 
 log = logging.getLogger(__name__)
@@ -176,6 +176,7 @@ def read_file(data: bytes) -> tuple[Dataset, DataElement | RawDataElement | None
     converted to little endian in memory (:func:`to_little_endian`).
     """
     ds = pydicom.dcmread(io.BytesIO(data), defer_size=DEFER_BYTES)
+    pixel: DataElement | RawDataElement | None
     syntax = str(ds.file_meta.TransferSyntaxUID)
     deferred = any(type(e) is RawDataElement and e.value is None and t != PIXEL_DATA
                    for t, e in ds._dict.items())
@@ -196,7 +197,7 @@ def drop_trailing_elements(ds: Dataset) -> int:
     after Pixel Data and everything from the first element out of ascending tag order (PS3.5 7.1
     requires ascending order, so such an element is trailing garbage). Returns how many."""
     previous = -1
-    drop = []
+    drop: list[BaseTag] = []
     for tag in list(ds._dict):
         if drop or int(tag) <= previous or previous == PIXEL_DATA:
             drop.append(tag)

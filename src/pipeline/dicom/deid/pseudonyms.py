@@ -140,7 +140,8 @@ class Pseudonymizer:
         self._uids: dict[str, str] = {}
 
     def __repr__(self) -> str:
-        return f"Pseudonymizer(key=<hidden {key_fingerprint(self._key)}>, uid_root={self.uid_root!r})"
+        hidden = key_fingerprint(self._key)
+        return f"Pseudonymizer(key=<hidden {hidden}>, uid_root={self.uid_root!r})"
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a Pseudonymizer holds the de-identification key and is never pickled: "

@@ -162,7 +162,7 @@ class IdentifierCollector:
     strong: set[str] = field(default_factory=set)  # identity proper (never excused by kept text)
     kept: set[str] = field(default_factory=set)
     codecs: list[str] = field(default_factory=lambda: ["utf-8", "latin-1"])
-    _seen: set[tuple[str, bool]] = field(default_factory=set)
+    _seen: set[tuple[str, bool, bool]] = field(default_factory=set)
     _decisions: dict[tuple[int, str, str], bool] = field(default_factory=dict)
     _raw_seen: dict[tuple[str, ...], set[tuple[bool, str, bytes]]] = field(default_factory=dict)
     _paths_seen: set[str] = field(default_factory=set)
@@ -368,8 +368,8 @@ def output_texts(ds: Dataset, codecs: list[str], memo: dict[bytes, str] | None =
         stack.append(ds.file_meta)
     while stack:
         current = stack.pop()
-        for tag, elem in current._dict.items():
-            tag = int(tag)
+        for base_tag, elem in current._dict.items():
+            tag = int(base_tag)
             if tag == PIXEL_DATA:
                 continue
             vr = element_vr(elem, tag)
