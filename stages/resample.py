@@ -12,8 +12,8 @@ from pathlib import Path
 
 from pipeline.cli import setup_logging
 from pipeline.config import load_params
-from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
 from pipeline.errors import InputError, PipelineError
+from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
 from pipeline.io import atomic_dir, check_separate
 
 
