@@ -359,7 +359,10 @@ def output_texts(ds: Dataset, codecs: list[str], memo: dict[bytes, str] | None =
                  ) -> list[tuple[int, str]]:
     """(tag, decoded text) of every text value of an output dataset, nested sequences, UN/OB
     values that decode as printable text, and file meta included (Pixel Data excluded); each
-    value decoded with the dataset's character sets ``codecs`` (:func:`python_codecs`).
+    value decoded with the dataset's character sets ``codecs`` (:func:`python_codecs`). Values
+    that are plain 7-bit ASCII without ISO 2022 escapes are left to the byte search, which finds
+    every ASCII spelling of an identifier (bytes lower-cased, accent-stripped and transliterated
+    needles), so only values where decoding can change what is seen are decoded here.
     ``memo`` caches decodings by raw bytes (the slices of a series repeat most values)."""
     memo = {} if memo is None else memo
     found: list[tuple[int, str]] = []
@@ -369,6 +372,10 @@ def output_texts(ds: Dataset, codecs: list[str], memo: dict[bytes, str] | None =
     while stack:
         current = stack.pop()
         for base_tag, elem in current._dict.items():
+            value = elem.value
+            if (type(value) is bytes and elem.VR != "SQ" and value.isascii()
+                    and b"\x1b" not in value) or (type(value) is str and value.isascii()):
+                continue  # plain ASCII: the byte search of :meth:`LeakMatcher.find` covers it
             tag = int(base_tag)
             if tag == PIXEL_DATA:
                 continue
