@@ -31,7 +31,7 @@ from pydicom.uid import generate_uid
 
 from pipeline.config import load_params
 from pipeline.dicom.deid.cohort import DeidSettings, anonymize_cohort, sources_from_series_table
-from pipeline.dicom.deid.pseudonyms import DEMO_KEY
+from pipeline.dicom.deid.pseudonyms import DEMO_KEY, KeySource, key_fingerprint
 from pipeline.dicom.scan import scan_folder
 from pipeline.imaging.geometry import Geometry
 from pipeline.synth.dicom_writer import PatientIdentity, SeriesUIDs, write_ct_series
@@ -63,7 +63,8 @@ def floor(paths: list[Path], out: Path) -> float:
 def ingest_anonymize(root: Path, out: Path, jobs: int) -> tuple[float, float]:
     params = load_params("params.yaml")
     executor = params.executor.with_jobs(jobs)
-    settings = DeidSettings.from_params(params.anonymize, DEMO_KEY)
+    settings = DeidSettings.from_params(params.anonymize,
+                                       KeySource("demo", "", key_fingerprint(DEMO_KEY)))
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     result = scan_folder(root, params.ingest, executor)

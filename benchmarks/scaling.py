@@ -111,7 +111,8 @@ def preprocess(raw: Path, out: Path, params_path: Path, jobs: int) -> dict[str, 
     anon = out / "anonymized"
     anon.mkdir(parents=True)
     settings = cohort.DeidSettings.from_params(params.anonymize,
-                                               load_key(None, params.data.synthetic))
+                                               load_key(None, params.data.synthetic,
+                                                        raw / "dicom"))
     sources = cohort.sources_from_series_table(read_csv(out / "ingest" / "series.csv"))
     report = cohort.anonymize_cohort(sources, raw / "dicom", anon, settings, executor)
     for name in ("annotations", "candidates"):

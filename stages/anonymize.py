@@ -1,12 +1,18 @@
 """De-identify DICOM (PS3.15 Annex E Basic Profile, keyed pseudonyms) and verify every output file.
 
-Plain folder: --input DIR --output OUTDIR. In the pipeline: also --series-table (ingest's
-series.csv), --annotations and --candidates. The key comes from $PIPELINE_DEID_KEY or --key-file.
-Exit status: 0 verified clean, 2 no/invalid key or parameters, 3 identifying values left (the
-output folder is then not installed).
+Plain folder: --input DIR --output OUTDIR (metrics go to OUTDIR/metrics.json unless --metrics).
+In the pipeline: also --series-table (ingest's series.csv), --annotations, --annotations-excluded
+and --candidates. The key comes from --key-file or $PIPELINE_DEID_KEY; without either, only the
+unmodified cohort that `synthesize` wrote may use the public demo key. Series that cannot be
+proven clean are quarantined whole (OUTDIR/quarantine.csv, named by new UID or keyed hash; the
+local table OUTDIR.quarantine-paths.csv beside the output maps them to input paths).
+Exit status: 0 written and verified (quarantine listed); 2 bad input, parameters or key, or the
+output is locked by another run (the previous output is untouched); 3 identifying values found in
+what would have been written (the output folder is then not installed).
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -14,65 +20,102 @@ from pipeline.cli import setup_logging
 from pipeline.config import load_params
 from pipeline.dicom.deid import cohort
 from pipeline.dicom.deid.pseudonyms import load_key
-from pipeline.errors import ConfigError, DeidentificationError
-from pipeline.io import atomic_dir, read_csv, write_csv, write_json
+from pipeline.errors import InputError, PipelineError
+from pipeline.io import atomic_dir, check_separate, read_csv, write_csv, write_json
+from pipeline.tables import read_table
+
+
+class _LeakFoundError(Exception):
+    """Verification failed: leave the output folder uninstalled."""
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--input", type=Path, default=Path("data/raw/synthetic/dicom"))
-    p.add_argument("--output", type=Path, default=Path("data/interim/anonymized"))
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--input", type=Path, required=True, help="folder of DICOM files")
+    p.add_argument("--output", type=Path, required=True, help="de-identified folder to write")
     p.add_argument("--series-table", type=Path, default=None, help="ingest series.csv")
     p.add_argument("--annotations", type=Path, default=None)
+    p.add_argument("--annotations-excluded", type=Path, default=None,
+                   help="LUNA16 annotations_excluded.csv (seriesuid,coordX,coordY,coordZ,"
+                        "diameter_mm)")
     p.add_argument("--candidates", type=Path, default=None)
-    p.add_argument("--metrics", type=Path, default=Path("metrics/anonymize.json"))
+    p.add_argument("--metrics", type=Path, default=None, help="default: OUTPUT/metrics.json")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--key-file", type=Path, default=None, help="secret key, outside the repo")
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)
 
 
+def _sources(args, settings, executor):
+    if not args.input.is_dir() or not any(args.input.iterdir()):
+        raise InputError(f"{args.input}: expected a folder of DICOM files, found "
+                         f"{'an empty folder' if args.input.is_dir() else 'nothing'}")
+    if args.series_table is None:
+        return cohort.group_folder(args.input.absolute(), settings.pseudonymizer(), executor)
+    table = read_csv(args.series_table)
+    if table.empty:
+        raise InputError(f"{args.series_table}: no series (header only)")
+    return cohort.sources_from_series_table(table), [], []
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
+    out = args.output.absolute()
+    metrics_path = (args.metrics or out / "metrics.json").absolute()
+    metrics_inside = out in metrics_path.parents
+    tables = {"annotations": args.annotations, "annotations_excluded": args.annotations_excluded,
+              "candidates": args.candidates}
     try:
+        check_separate(args.input, out)
         params = load_params(args.params)
         cfg = params.anonymize
         settings = cohort.DeidSettings.from_params(
-            cfg, load_key(args.key_file, params.data.synthetic))
-    except (ConfigError, DeidentificationError) as exc:
-        print(f"anonymize: {exc}", file=sys.stderr)
-        return 2
-    executor = params.executor.with_jobs(cfg.jobs)
-    source_root = args.input.absolute()  # dask workers may run in another directory
-    dropped: dict[str, int] = {}
-    try:
-        with atomic_dir(args.output) as tmp:
-            rejected: list[tuple[str, str]] = []
-            if args.series_table is not None:
-                sources = cohort.sources_from_series_table(read_csv(args.series_table))
-            else:
-                sources, rejected = cohort.group_folder(source_root, settings.pseudonymizer(),
-                                                        executor)
-            report = cohort.anonymize_cohort(sources, source_root, tmp, settings, executor,
-                                             rejected)
-            for name, path in (("annotations", args.annotations), ("candidates", args.candidates)):
-                if path is not None:
-                    table, dropped[name] = cohort.map_series_table(read_csv(path), report.uid_map)
-                    write_csv(tmp / f"{name}.csv", table)
+            cfg, load_key(args.key_file, params.data.synthetic, args.input))
+        inputs = {n: read_table(p, n) for n, p in tables.items() if p is not None}
+        executor = params.executor.with_jobs(cfg.jobs)
+        with atomic_dir(out) as tmp:
+            sources, rejected, paths = _sources(args, settings, executor)
+            report = cohort.anonymize_cohort(sources, args.input.absolute(), tmp, settings,
+                                             executor, rejected, paths)
+            dropped = {}
+            for name, frame in inputs.items():
+                mapped, dropped[name] = cohort.map_series_table(frame, report.uid_map)
+                write_csv(tmp / f"{name}.csv", mapped)
             write_csv(tmp / "series.csv", report.series)
             write_csv(tmp / "quarantine.csv", report.quarantine)
+            metrics = cohort.cohort_metrics(report, settings, dropped)
             if report.leaks:
-                raise DeidentificationError(f"{len(report.leaks)} output files still carry "
-                                            "identifying values (see the log)")
-    except DeidentificationError as exc:
-        write_json(args.metrics, cohort.cohort_metrics(report, settings, dropped))
-        print(f"anonymize: FAILED verification: {exc}; {args.output} not written", file=sys.stderr)
+                raise _LeakFoundError
+            if metrics_inside:
+                write_json(tmp / metrics_path.relative_to(out), metrics)
+    except PipelineError as exc:
+        print(f"anonymize: {exc}", file=sys.stderr)
+        return 2
+    except _LeakFoundError:
+        if not metrics_inside:
+            write_json(metrics_path, metrics)
+        print(f"anonymize: FAILED verification: {len(report.leaks)} output files still carry "
+              f"identifying values (see the log); {args.output} not written", file=sys.stderr)
         return 3
-    write_json(args.metrics, cohort.cohort_metrics(report, settings, dropped))
+    if not metrics_inside:
+        write_json(metrics_path, metrics)
+    _write_quarantine_paths(out, report)
     print(f"anonymized {report.files_written} files in {len(report.series)} series "
-          f"({len(report.quarantine)} quarantined), verified: 0 leaks, key_id={cfg.key_id}")
+          f"({len(report.quarantine)} quarantined), verified: 0 leaks, key_id={settings.key_id}")
     return 0
+
+
+def _write_quarantine_paths(out: Path, report) -> None:
+    """OUTPUT.quarantine-paths.csv beside the output (never inside it, so never cached or
+    shared): quarantine item -> input path, readable by the user only."""
+    path = out.with_name(f"{out.name}.quarantine-paths.csv")
+    if report.quarantine_paths.empty:
+        path.unlink(missing_ok=True)
+        return
+    write_csv(path, report.quarantine_paths)
+    os.chmod(path, 0o600)
 
 
 if __name__ == "__main__":

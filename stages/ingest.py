@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from pipeline.cli import setup_logging
 from pipeline.config import load_params
 from pipeline.dicom.scan import ingest_metrics, scan_folder
-from pipeline.io import write_csv, write_json
+from pipeline.errors import InputError, PipelineError
+from pipeline.io import check_separate, write_csv, write_json
 
 log = logging.getLogger("ingest")
 
@@ -33,9 +35,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.verbose)
-    params = load_params(args.params)
-    cfg = params.ingest
-    result = scan_folder(args.input.absolute(), cfg, params.executor.with_jobs(cfg.jobs))
+    try:
+        params = load_params(args.params)
+        cfg = params.ingest
+        check_separate(args.input, args.output)
+        if not args.input.is_dir() or not any(args.input.iterdir()):
+            raise InputError(f"{args.input}: expected a folder of DICOM files, found "
+                             f"{'an empty folder' if args.input.is_dir() else 'nothing'}")
+        result = scan_folder(args.input.absolute(), cfg, params.executor.with_jobs(cfg.jobs))
+    except PipelineError as exc:
+        print(f"ingest: {exc}", file=sys.stderr)
+        return 2
     write_csv(args.output / "series.csv", result.series)
     write_csv(args.output / "rejected.csv", result.rejected)
     metrics = ingest_metrics(result)
@@ -44,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({metrics['files_kept']} slices), {metrics['series_rejected']} series and "
           f"{len(result.rejected) - metrics['series_rejected']} files rejected")
     if result.series.empty:
-        log.error("no usable CT series under %s; see %s", args.input, args.output / "rejected.csv")
+        log.error("no usable CT series; see %s", args.output / "rejected.csv")
         return 1
     return 0
 

@@ -7,12 +7,14 @@ else groups and validates the series itself with the ingest code.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from pipeline.cli import setup_logging
 from pipeline.config import load_params
+from pipeline.errors import InputError, PipelineError
 from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
-from pipeline.io import atomic_dir
+from pipeline.io import atomic_dir, check_separate
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,12 +33,21 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params(args.params)
     cfg = params.resample
     executor = params.executor.with_jobs(cfg.jobs)
-    with atomic_dir(args.output) as tmp:
-        report = resample_cohort(args.input.absolute(), tmp, cfg, executor, ingest=params.ingest)
-        write_resample_tables(tmp, report, cfg)
+    try:
+        check_separate(args.input, args.output)
+        with atomic_dir(args.output) as tmp:
+            report = resample_cohort(args.input.absolute(), tmp, cfg, executor,
+                                     ingest=params.ingest)
+            write_resample_tables(tmp, report, cfg)
+            if report.geometry.empty:  # keep the previous output rather than an empty one
+                raise InputError(f"{args.input}: no series could be resampled "
+                                 f"({len(report.rejected)} rejected); {args.output} kept as it was")
+    except PipelineError as exc:
+        print(f"resample: {exc}", file=sys.stderr)
+        return 2
     print(f"resampled {len(report.geometry)} series to {cfg.spacing_mm} mm "
           f"({len(report.rejected)} rejected) in {report.seconds:.1f}s -> {args.output}")
-    return 0 if len(report.geometry) else 1
+    return 0
 
 
 if __name__ == "__main__":

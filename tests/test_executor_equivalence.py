@@ -55,7 +55,8 @@ def preprocess(raw: Path, out: Path, executor: ExecutorParams) -> dict[str, str]
 
     anon = out / "anonymized"
     anon.mkdir(parents=True)
-    settings = cohort.DeidSettings.from_params(PARAMS.anonymize, load_key(None, synthetic=True))
+    settings = cohort.DeidSettings.from_params(PARAMS.anonymize,
+                                               load_key(None, True, raw / "dicom"))
     sources = cohort.sources_from_series_table(read_csv(out / "ingest" / "series.csv"))
     report = cohort.anonymize_cohort(sources, raw / "dicom", anon, settings, executor)
     assert report.leaks == []

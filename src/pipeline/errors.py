@@ -42,3 +42,11 @@ class ParityError(PipelineError):
 
 class PlotDataError(PipelineError, ValueError):
     """A plots table lacks the columns a figure needs, or has no rows."""
+
+
+class InputError(PipelineError, ValueError):
+    """An input file or folder is missing, empty or malformed (a CSV cell, a row, a path)."""
+
+
+class OutputBusyError(PipelineError):
+    """Another run holds the lock on the same output, or the output would sit inside the input."""

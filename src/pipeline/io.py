@@ -2,21 +2,54 @@
 
 Every output is written to a temporary sibling and renamed into place, so a crash or a bad input
 never leaves a half-written file, and an existing output is only replaced by a complete one.
+Outputs get the permissions of the user's umask (``mkstemp``/``mkdtemp`` alone would leave them
+0600/0700, unreadable to colleagues on a shared server).
+
+A folder output (:func:`atomic_dir`) is written under an exclusive lock on ``.<name>.lock`` beside
+it (``flock``, released by the kernel when the process dies, even by ``kill -9``): a second run on
+the same output fails at once with :class:`~pipeline.errors.OutputBusyError` instead of racing the
+first, and the run that holds the lock removes the temporaries that killed runs left behind
+(``.<name>.*`` folders).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import math
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from pipeline.errors import OutputBusyError
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the kernel tells it (Linux >= 4.7)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _apply_umask(path: Path, directory: bool) -> None:
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
 @contextlib.contextmanager
@@ -33,6 +66,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
                                     dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    _apply_umask(tmp, directory=False)
     try:
         yield tmp
         os.replace(tmp, target)
@@ -42,28 +76,89 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary directory beside ``path``; on success it replaces ``path`` whole.
+def output_lock(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Hold the exclusive lock of output ``path`` (``.<name>.lock`` beside it) while in the block.
 
-    The yielded path is absolute, so it stays valid on dask workers whose cwd differs.
+    Raises:
+        OutputBusyError: another process holds it (two runs writing the same output).
     """
     target = Path(path).absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    lock_path = target.with_name(f".{target.name}.lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        yield tmp
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, target)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputBusyError(f"{target}: another run is writing this output (lock "
+                                  f"{lock_path.name} is held); wait for it or stop it") from None
+        yield lock_path
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        os.close(fd)  # releases the lock
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the ``.<name>.*`` temporaries (folders and files) killed runs left beside output
+    ``path``; call only while holding :func:`output_lock`. Returns what was removed."""
+    target = Path(path).absolute()
+    removed: list[Path] = []
+    if not target.parent.is_dir():
+        return removed
+    lock_name = f".{target.name}.lock"
+    for entry in target.parent.iterdir():
+        if not entry.name.startswith(f".{target.name}.") or entry.name == lock_name:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def check_separate(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str]
+                   ) -> None:
+    """Refuse an output inside its input (it would be read back on the next run) or an input
+    inside the output (it would be replaced).
+
+    Raises:
+        OutputBusyError: the two overlap.
+    """
+    inp, out = Path(input_path).resolve(), Path(output_path).resolve()
+    if out == inp or inp in out.parents or out in inp.parents:
+        raise OutputBusyError(f"{output_path}: the output must not be inside the input "
+                              f"{input_path} (nor the input inside the output)")
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary directory beside ``path``; on success it replaces ``path`` whole.
+
+    Holds :func:`output_lock` throughout and first removes stale temporaries of ``path``. The
+    yielded path is absolute, so it stays valid on dask workers whose cwd differs.
+
+    Raises:
+        OutputBusyError: another run is writing ``path``.
+    """
+    target = Path(path).absolute()
+    with output_lock(target):
+        remove_stale_temporaries(target)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        _apply_umask(tmp, directory=True)
+        try:
+            yield tmp
+            if target.exists():
+                old = target.with_name(f".{target.name}.old")
+                if old.exists():
+                    shutil.rmtree(old)
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.rmtree(old)
+            else:
+                os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -140,3 +140,27 @@ def test_missing_input_folder_raises_named_error(tmp_path):
 
     with pytest.raises(DicomReadError, match="expected a folder"):
         scan_folder(tmp_path / "nope", PARAMS, ONE)
+
+
+def test_dangling_links_and_link_loops_get_a_rejected_row(tmp_path, make_ct_series):
+    make_ct_series(tmp_path / "a")
+    (tmp_path / "gone.dcm").symlink_to(tmp_path / "nowhere.dcm")
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    (tmp_path / "a" / "back").symlink_to(tmp_path, target_is_directory=True)
+    result = scan_folder(tmp_path, PARAMS, ONE)
+    reasons = dict(zip(result.rejected["path"], result.rejected["reason"], strict=True))
+    assert reasons["gone.dcm"].startswith("dangling symbolic link")
+    assert reasons["loop1"].startswith("symbolic link loop")
+    assert reasons["loop2"].startswith("symbolic link loop")
+    assert reasons["a/back"].startswith("symbolic link loop")
+    assert len(result.series) == 1 and _accounted(result) == result.files_seen
+
+
+def test_rejected_series_are_logged_by_row_never_by_uid(tmp_path, make_ct_series, caplog):
+    make_ct_series(tmp_path / "a", n=2)  # too few slices: rejected as a whole
+    caplog.set_level("INFO")
+    result = scan_folder(tmp_path, PARAMS, ONE)
+    uid = result.rejected["series_uid"].iloc[0]
+    assert uid and uid not in caplog.text
+    assert "see rejected.csv row 1" in caplog.text

@@ -63,3 +63,15 @@ def test_stage_help_lists_the_flags(capsys):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert all(flag in out for flag in ("--input", "--output", "--metrics", "--params"))
+
+
+@pytest.mark.parametrize("make_input", [lambda p: None, lambda p: p.mkdir()])
+def test_missing_or_empty_input_exits_2_and_keeps_previous_outputs(tmp_path, capsys, make_input):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "series.csv").write_text("previous")
+    make_input(tmp_path / "in")
+    code = _stage().main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
+                          "--metrics", str(tmp_path / "m.json"),
+                          "--params", str(REPO / "params.yaml")])
+    assert code == 2 and "expected a folder of DICOM files" in capsys.readouterr().err
+    assert (tmp_path / "out" / "series.csv").read_text() == "previous"

@@ -14,6 +14,7 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from pipeline.errors import PipelineError
+from pipeline.tables import ANNOTATIONS, CANDIDATES, validate_table
 
 COORDS = ["coordX", "coordY", "coordZ"]
 CANDIDATE_COLUMNS = ["seriesuid", *COORDS, "class"]
@@ -22,11 +23,13 @@ ANNOTATION_COLUMNS = ["seriesuid", *COORDS, "diameter_mm"]
 
 def prepare_table(frame: pd.DataFrame, columns: list[str], id_column: str, name: str
                   ) -> pd.DataFrame:
-    """Check the LUNA16 columns, add ``id_column`` (row number) if absent, cast types."""
+    """Check the LUNA16 columns and every cell (:func:`pipeline.tables.validate_table`: numbers,
+    classes, duplicates), add ``id_column`` (row number) if absent, cast types."""
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise PipelineError(f"{name}: expected columns {columns}, missing {missing}")
-    out = frame.copy()
+    spec = {tuple(CANDIDATES): CANDIDATES, tuple(ANNOTATIONS): ANNOTATIONS}.get(tuple(columns))
+    out = validate_table(frame, spec, name, allow_empty=True) if spec is not None else frame.copy()
     if id_column not in out.columns:
         out[id_column] = np.arange(len(out), dtype=np.int64)
     out["seriesuid"] = out["seriesuid"].astype(str)

@@ -257,6 +257,10 @@ def pixel_data_reason(fp: BinaryIO, offset: int, file_size: int,
     if length < expected_bytes:
         return (f"truncated pixel data: {length} bytes, expected {expected_bytes} for the "
                 "declared Rows, Columns, SamplesPerPixel, NumberOfFrames and BitsAllocated")
+    if length > expected_bytes + 1:  # + 1: the pad byte of an odd length (PS3.5 8.1.1)
+        return (f"invalid pixel module: Pixel Data holds {length} bytes, but the declared Rows, "
+                f"Columns, SamplesPerPixel, NumberOfFrames and BitsAllocated give "
+                f"{expected_bytes}")
     return ""
 
 
@@ -375,6 +379,10 @@ def _image_header(values: dict[str, list[Any]], relpath: str, series_uid: str, s
         spacing = _floats(values, "PixelSpacing", 2)
     except (ValueError, TypeError) as exc:
         return FileHeader(**base, reason=f"invalid image plane: {_short(exc)}")
+    rows, columns, bits = (_int(values, k) for k in ("Rows", "Columns", "BitsAllocated"))
+    if rows <= 0 or columns <= 0 or bits not in (1, 8, 16, 32, 64):
+        return FileHeader(**base, reason=f"invalid pixel module: Rows {rows}, Columns {columns}, "
+                                         f"BitsAllocated {bits}")
     if min(spacing) <= 0:
         return FileHeader(**base, reason=f"invalid image plane: PixelSpacing must be > 0, "
                                          f"got {list(spacing)}")

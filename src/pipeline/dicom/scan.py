@@ -16,6 +16,7 @@ later by the readers downstream (pydicom pixel handlers / SimpleITK).
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import os
@@ -59,17 +60,63 @@ class IngestResult:
     files_in_rejected_series: int = 0
 
 
-def list_files(root: Path) -> list[str]:
-    """Every regular file under ``root``, as sorted ``/``-separated paths relative to it."""
+def walk_files(root: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """Every regular file under ``root`` (sorted ``/``-separated paths relative to it), following
+    symbolic links to folders once; and ``(path, reason)`` for each dangling symbolic link and
+    each link loop (a link back to a folder already walked), so no file silently vanishes."""
     found: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
+    bad: list[tuple[str, str]] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    root = Path(root)
+    top = root.stat()
+    seen_dirs.add((top.st_dev, top.st_ino))
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
         rel_dir = Path(dirpath).relative_to(root)
+        keep = []
+        for name in sorted(dirnames):
+            full = Path(dirpath) / name
+            try:
+                st = full.stat()
+            except OSError:
+                bad.append(((rel_dir / name).as_posix(), _link_reason(full)))
+                continue
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                bad.append(((rel_dir / name).as_posix(), "symbolic link loop: the link leads "
+                            "back to a folder already scanned"))
+                continue
+            seen_dirs.add((st.st_dev, st.st_ino))
+            keep.append(name)
+        dirnames[:] = keep
         for name in filenames:
             full = Path(dirpath) / name
-            if full.is_file():
-                found.append((rel_dir / name).as_posix())
-    return sorted(found)
+            rel = (rel_dir / name).as_posix()
+            try:
+                regular = full.is_file()
+                full.stat()
+            except OSError:
+                bad.append((rel, _link_reason(full)))
+                continue
+            if regular:
+                found.append(rel)
+            elif full.is_symlink() and not full.exists():
+                bad.append((rel, _link_reason(full)))
+    return sorted(found), sorted(bad)
+
+
+def _link_reason(path: Path) -> str:
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop: the link resolves to itself"
+    if path.is_symlink():
+        return "dangling symbolic link: its target does not exist"
+    return "unreadable file: cannot stat"
+
+
+def list_files(root: Path) -> list[str]:
+    """The regular files of :func:`walk_files`."""
+    return walk_files(root)[0]
 
 
 def read_headers_chunk(job: tuple[str, tuple[str, ...]]) -> list[FileHeader]:
@@ -95,9 +142,10 @@ def scan_folder(root: Path, params: IngestParams, executor: ExecutorParams) -> I
     root = Path(root)
     if not root.is_dir():
         raise DicomReadError(f"{root}: expected a folder of DICOM files, found none")
-    paths = list_files(root)
+    paths, bad_links = walk_files(root)
     log.info("scanning %d files", len(paths))
-    rejected: list[dict[str, str]] = []
+    rejected: list[dict[str, str]] = [{"path": rel, "series_uid": "", "reason": reason}
+                                      for rel, reason in bad_links]
     readable: list[str] = []
     for rel in paths:
         if "|" in rel:
@@ -122,15 +170,20 @@ def scan_folder(root: Path, params: IngestParams, executor: ExecutorParams) -> I
         try:
             rows.append(validate_series(members, params).to_row())
         except SeriesRejectedError as exc:
-            log.info("rejected series %s: %s", uid, exc.reason)
             rejected.append({"path": "", "series_uid": uid,
                              "reason": f"{exc.reason} [{len(members)} files]"})
             files_in_rejected += len(members)
     series = pd.DataFrame(rows, columns=list(SERIES_COLUMNS))
     table = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
     table = table.sort_values(["series_uid", "path", "reason"], kind="stable")
-    return IngestResult(series=series.reset_index(drop=True), rejected=table.reset_index(drop=True),
-                        files_seen=len(paths), files_in_rejected_series=files_in_rejected)
+    table = table.reset_index(drop=True)
+    for row, (path, reason) in enumerate(zip(table["path"], table["reason"], strict=True)):
+        if not path:  # never an original UID, name or ID in a log line: point at the table
+            log.info("series rejected (%s): see rejected.csv row %d", reason_category(reason),
+                     row + 1)
+    return IngestResult(series=series.reset_index(drop=True), rejected=table,
+                        files_seen=len(paths) + len(bad_links),
+                        files_in_rejected_series=files_in_rejected)
 
 
 def _drop_duplicate_instances(headers: list[FileHeader]

@@ -231,8 +231,8 @@ def _tilt_reason(ordered_positions_mm: np.ndarray, orientation: Sequence[float],
               f"slice normal ({angle_deg:.2f} degrees), GantryDetectorTilt "
               f"{format_number(header_tilt_deg)} degrees")
     if params.allow_gantry_tilt:
-        log.warning("series %s is tilted (%s); kept because ingest.allow_gantry_tilt is true",
-                    headers[0].series_uid, detail)
+        log.warning("a series is tilted (%s); kept because ingest.allow_gantry_tilt is true",
+                    detail)
         return ""
     return f"gantry tilt: {detail}; set ingest.allow_gantry_tilt to keep tilted series"
 

@@ -18,7 +18,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from pipeline.config import IngestParams, ResampleParams
-from pipeline.errors import PipelineError, SeriesValidationError
+from pipeline.errors import InputError, PipelineError, SeriesValidationError
 from pipeline.imaging.lung import lung_mask
 from pipeline.imaging.resample import read_series_hu, resample_image, write_volume
 from pipeline.imaging.volume_table import GEOMETRY_COLUMNS, format_direction
@@ -122,8 +122,15 @@ def load_series_table(input_dir: Path, ingest: IngestParams | None, executor: Ex
 def resample_cohort(input_dir: Path, output_dir: Path, params: ResampleParams,
                     executor: ExecutorParams, ingest: IngestParams | None = None
                     ) -> ResampleReport:
-    """Resample every series of ``input_dir`` into ``output_dir``; the tables are returned."""
+    """Resample every series of ``input_dir`` into ``output_dir``; the tables are returned.
+
+    Raises:
+        InputError: ``input_dir`` is missing or empty (checked before anything is written).
+    """
     start = time.perf_counter()
+    if not Path(input_dir).is_dir() or not any(Path(input_dir).iterdir()):
+        raise InputError(f"{input_dir}: expected a de-identified DICOM folder, found "
+                         f"{'an empty folder' if Path(input_dir).is_dir() else 'nothing'}")
     series, rejected = load_series_table(Path(input_dir), ingest, executor)
     duplicated = series["series_uid"].duplicated(keep="first")
     dup_rows = [{"path": "", "series_uid": uid, "reason": "duplicate series_uid in series table"}

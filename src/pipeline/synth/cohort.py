@@ -43,6 +43,7 @@ from pipeline.synth.dicom_writer import (
     stored_values,
 )
 from pipeline.synth.identity import ascii_fold, make_identity, make_patient_ids
+from pipeline.synth.marker import write_marker
 from pipeline.synth.profiles import ORIENTATIONS, VENDORS, Kernel, ScannerProfile, get_profile
 from pipeline.synth.render import Grid, render_chunks
 
@@ -374,6 +375,7 @@ def synthesize_cohort(output_dir: str | Path, params: SynthesizeParams, executor
         write_csv(tmp / "annotations.csv", annotations, float_format=CSV_FLOAT_FORMAT)
         write_csv(tmp / "candidates.csv", candidates[CANDIDATE_COLUMNS],
                   float_format=CSV_FLOAT_FORMAT)
+        write_marker(tmp)  # lets anonymize use the public demo key on this cohort only
     metrics = cohort_metrics(params, patients, candidates)
     log.info("wrote %d patients, %d series, %d slices", metrics["patients"], metrics["series"],
              metrics["slices"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,10 +10,16 @@ import numpy as np
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    generate_uid,
+)
 
 from pipeline.config import AnonymizeParams
 from pipeline.dicom.deid.cohort import DeidSettings
+from pipeline.dicom.deid.pseudonyms import KEY_ENV_VAR, KeySource, key_fingerprint
 from pipeline.imaging.geometry import Geometry
 from pipeline.synth.dicom_writer import (
     PatientIdentity,
@@ -47,9 +54,23 @@ def anonymize_params(**overrides: object) -> AnonymizeParams:
     return replace(base, **overrides)  # type: ignore[arg-type]
 
 
+def file_key(folder: Path, key: bytes) -> KeySource:
+    """A key file under ``folder`` holding ``key``, as the stage's --key-file would give it."""
+    path = folder / "deid.key"
+    path.write_bytes(key)
+    return KeySource("file", str(path), key_fingerprint(key))
+
+
 @pytest.fixture
-def settings() -> DeidSettings:
-    return DeidSettings.from_params(anonymize_params(), TEST_KEY)
+def env_key(monkeypatch) -> KeySource:
+    """The test key in $PIPELINE_DEID_KEY (inherited by pool workers), as its source."""
+    monkeypatch.setenv(KEY_ENV_VAR, TEST_KEY.decode())
+    return KeySource("env", "", key_fingerprint(TEST_KEY))
+
+
+@pytest.fixture
+def settings(env_key) -> DeidSettings:
+    return DeidSettings.from_params(anonymize_params(), env_key)
 
 
 def add_phi_extras(ds: Dataset, referenced_sop_uid: str) -> None:
@@ -75,12 +96,28 @@ def add_phi_extras(ds: Dataset, referenced_sop_uid: str) -> None:
     block.add_new(0x02, "SQ", Sequence([inner]))
 
 
+def save_any(ds: Dataset, path: Path, transfer_syntax: str) -> None:
+    """:func:`save_dataset`, plus Deflated Explicit VR LE and Explicit VR Big Endian (pixel
+    words written big endian, as such a file holds them)."""
+    if transfer_syntax == ExplicitVRBigEndian:
+        words = np.frombuffer(ds.PixelData, dtype="<u2")
+        ds.PixelData = words.astype(">u2").tobytes()
+    if transfer_syntax in (ExplicitVRBigEndian, DeflatedExplicitVRLittleEndian):
+        ds.file_meta.TransferSyntaxUID = transfer_syntax
+        path.parent.mkdir(parents=True, exist_ok=True)
+        ds.save_as(path, enforce_file_format=True)
+    else:
+        save_dataset(ds, path, transfer_syntax)
+
+
 def write_phi_series(folder: Path, n: int = 3, identity: PatientIdentity = IDENTITY,
                      transfer_syntax: str = ExplicitVRLittleEndian, burned_in: str | None = None,
-                     size: int = 8) -> list[Path]:
-    """Write a tiny CT series full of identity under ``folder`` (file names carry identity too)."""
-    uids = SeriesUIDs(generate_uid(), generate_uid(), generate_uid(),
-                      tuple(generate_uid() for _ in range(n)))
+                     size: int = 8, mutate: Callable[[int, Dataset], None] | None = None,
+                     uids: SeriesUIDs | None = None) -> list[Path]:
+    """Write a tiny CT series full of identity under ``folder`` (file names carry identity too);
+    ``mutate(k, ds)`` edits slice ``k`` before it is saved."""
+    uids = uids or SeriesUIDs(generate_uid(), generate_uid(), generate_uid(),
+                              tuple(generate_uid() for _ in range(n)))
     geometry = Geometry(origin=(-10.5, 20.25, -30.0), spacing=(0.7, 0.7, 2.5))
     rng = np.random.default_rng(n)
     volume = stored_values(rng.normal(0, 200, (n, size, size)))
@@ -90,8 +127,10 @@ def write_phi_series(folder: Path, n: int = 3, identity: PatientIdentity = IDENT
         add_phi_extras(ds, uids.sop_instance_uids[0])
         if burned_in is not None:
             ds.BurnedInAnnotation = burned_in
+        if mutate is not None:
+            mutate(k, ds)
         path = folder / f"{identity.patient_id}_{identity.study_date}" / f"IM_{k:03d}.dcm"
-        save_dataset(ds, path, transfer_syntax)
+        save_any(ds, path, transfer_syntax)
         paths.append(path)
     return paths
 

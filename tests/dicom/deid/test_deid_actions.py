@@ -11,6 +11,7 @@ from pipeline.dicom.deid.actions import DeidContext, deidentify_dataset
 from pipeline.dicom.deid.dates import shift_da
 from pipeline.dicom.deid.profile import Profile, ProfileOptions, build_profile, parse_safe_private
 from pipeline.dicom.deid.pseudonyms import Pseudonymizer
+from pipeline.dicom.deid.values import FoldedNeedles
 
 CT_CLASS = "1.2.840.10008.5.1.4.1.1.2"
 
@@ -107,16 +108,47 @@ def test_patient_name_and_id_get_the_pseudonym():
     assert ds.PatientName == "PAT-TEST" and ds.PatientID == "PAT-TEST"
 
 
-def test_unlisted_person_name_and_free_text_are_not_kept():
+def test_unlisted_elements_are_removed_unless_known_safe():
     ds = Dataset()
     ds.add_new(0x00142006, "PN", "Doe^John")  # EvaluatorName: not in Table E.1-1
-    ds.add_new(0x00187050, "CS", "SOLID")  # an unlisted code string is kept
-    ds.add_new(0x00181160, "SH", "WEDGE1")  # FilterType: safe text, kept
+    ds.add_new(0x00187050, "CS", "SOLID")  # FilterMaterial: unlisted, not known safe
+    ds.add_new(0x00181160, "SH", "WEDGE1")  # FilterType: CT Image module, known safe
     ds.add_new(0x00080041, "LO", "Doe study subset")  # DataSetSubtype: unlisted free text
+    ds.add_new(0x00431010, "US", 7)  # unknown even-group element
+    ds.add_new(0x00180050, "DS", "2.5")  # SliceThickness: Image Plane, known safe
+    ds.add_new(0x00091001, "UN", b"Doe^John")  # UN element
     run(ds, context())
     assert ds[0x00142006].value == "ANONYMOUS"
-    assert ds[0x00187050].value == "SOLID" and ds[0x00181160].value == "WEDGE1"
-    assert 0x00080041 not in ds
+    assert ds[0x00181160].value == "WEDGE1" and ds[0x00180050].value == 2.5
+    for tag in (0x00187050, 0x00080041, 0x00431010, 0x00091001):
+        assert tag not in ds, hex(tag)
+
+
+def test_identity_copied_into_kept_text_is_emptied():
+    ds = Dataset()
+    ds.ConvolutionKernel = "PID4711999"
+    ds.SoftwareVersions = "v1 OTHERID5521"
+    ds.WindowCenterWidthExplanation = "for Hans Müller"
+    ds.Manufacturer = "mueller medical"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ctx = context()
+    ctx.set_identity(FoldedNeedles.build(["PID4711999", "OTHERID5521", "Müller", "Hans"]))
+    run(ds, ctx)
+    for kw in ("ConvolutionKernel", "SoftwareVersions", "WindowCenterWidthExplanation",
+               "Manufacturer"):
+        assert ds[kw].value in ("", None), kw
+    assert list(ds.ImageType) == ["ORIGINAL", "PRIMARY", "AXIAL"]
+    assert ctx.counts["identity_emptied"] == 4
+
+
+def test_padding_elements_are_removed_at_every_level():
+    ds = Dataset()
+    item = Dataset()
+    item.add_new(0xFFFCFFFC, "OB", b"PADDING Doe")
+    item.ReferencedSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.ReferencedInstanceSequence = [item]
+    run(ds, context())
+    assert 0xFFFCFFFC not in ds.ReferencedInstanceSequence[0]
 
 
 def test_private_attributes_removed_unless_allow_listed():

@@ -10,7 +10,8 @@ import pydicom
 import pytest
 from pydicom.uid import RLELossless
 
-from conftest import IDENTITY, PHI_STRINGS, TEST_KEY, anonymize_params, write_phi_series
+from conftest import IDENTITY, PHI_STRINGS, anonymize_params, file_key, write_phi_series
+from pipeline.dicom.deid.actions import DeidContext
 from pipeline.dicom.deid.cohort import (
     CohortReport,
     DeidSettings,
@@ -25,9 +26,9 @@ from pipeline.parallel import ExecutorParams
 
 def run(settings: DeidSettings, root: Path, out: Path, jobs: int = 1) -> CohortReport:
     executor = ExecutorParams(jobs=jobs)
-    sources, rejected = group_folder(root, settings.pseudonymizer(), executor)
+    sources, rejected, paths = group_folder(root, settings.pseudonymizer(), executor)
     out.mkdir(parents=True, exist_ok=True)
-    return anonymize_cohort(sources, root, out, settings, executor, rejected)
+    return anonymize_cohort(sources, root, out, settings, executor, rejected, paths)
 
 
 def output_files(out: Path) -> list[Path]:
@@ -74,7 +75,8 @@ def test_deidentification_is_recorded(settings, phi_folder, tmp_path):
     assert ds.PatientName == ds.PatientID and str(ds.PatientID).startswith("PAT-")
 
 
-def test_broken_profile_makes_verification_fail(settings, phi_folder, tmp_path):
+def test_broken_profile_makes_verification_fail(settings, phi_folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(DeidContext, "carries_identity", lambda self, elem, vr: False)
     actions = dict(settings.profile.actions)
     actions[0x00080080] = "K"  # InstitutionName kept by mistake
     broken = replace(settings, profile=replace(settings.profile, actions=actions))
@@ -86,7 +88,7 @@ def test_broken_profile_makes_verification_fail(settings, phi_folder, tmp_path):
 def test_same_key_gives_identical_bytes_and_other_key_other_uids(settings, phi_folder, tmp_path):
     run(settings, phi_folder, tmp_path / "a")
     run(settings, phi_folder, tmp_path / "b", jobs=2)
-    other = replace(settings, key=b"another-key-0123456789abcdef")
+    other = replace(settings, key_source=file_key(tmp_path, b"another-key-0123456789abcdef"))
     run(other, phi_folder, tmp_path / "c")
     a, b, c = (output_files(tmp_path / d) for d in "abc")
     assert [p.relative_to(tmp_path / "a") for p in a] == [p.relative_to(tmp_path / "b") for p in b]
@@ -149,12 +151,14 @@ def test_unreadable_file_is_quarantined_without_its_name(settings, phi_folder, t
     report = run(settings, phi_folder, tmp_path / "out")
     (item, reason), = report.quarantine.itertuples(index=False)
     assert item.startswith("file:") and "Müller" not in item
-    assert "not readable as DICOM" in reason
+    assert reason == "not DICOM"
+    (mapped_item, path), = report.quarantine_paths.itertuples(index=False)
+    assert mapped_item == item and path == "Müller_Hans/notes_Müller.txt"
 
 
-def test_retained_characteristics_and_device_identity(tmp_path):
+def test_retained_characteristics_and_device_identity(tmp_path, env_key):
     params = anonymize_params(retain_patient_characteristics=True, retain_device_identity=True)
-    settings = DeidSettings.from_params(params, TEST_KEY)
+    settings = DeidSettings.from_params(params, env_key)
     write_phi_series(tmp_path / "in")
     report = run(settings, tmp_path / "in", tmp_path / "out")
     assert report.leaks == []
@@ -165,9 +169,9 @@ def test_retained_characteristics_and_device_identity(tmp_path):
     assert codes == ["113100", "113107", "113108", "113109"]
 
 
-def test_safe_private_allow_list_keeps_only_listed_element(tmp_path):
+def test_safe_private_allow_list_keeps_only_listed_element(tmp_path, env_key):
     params = anonymize_params(retain_safe_private=("0029,xx01:ZEB PRIVATE NOTES",))
-    settings = DeidSettings.from_params(params, TEST_KEY)
+    settings = DeidSettings.from_params(params, env_key)
     write_phi_series(tmp_path / "in")
     report = run(settings, tmp_path / "in", tmp_path / "out")
     ds = pydicom.dcmread(output_files(tmp_path / "out")[0])

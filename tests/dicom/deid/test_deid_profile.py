@@ -57,7 +57,7 @@ def test_simple_codes_are_taken_from_the_standard():
     (0x00100040, "Z"),  # PatientSex
     (0x00080023, "Z"),  # ContentDate (Z/D, Type 2 in CT)
     (0x00181000, "X"),  # DeviceSerialNumber (X/Z/D, Type 3)
-    (0x00081140, "X"),  # ReferencedImageSequence (X/Z/U*, Type 3)
+    (0x00081140, "U"),  # ReferencedImageSequence (X/Z/U*: kept, its UIDs mapped)
 ])
 def test_known_attributes_get_the_expected_action(keyword_tag, expected):
     assert BASIC.actions[keyword_tag] == expected

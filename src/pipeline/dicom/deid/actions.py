@@ -5,6 +5,12 @@ datasets processed with the same rules), and records what was done (PS3.15 E.1.1
 C.12.1.1.7: Patient Identity Removed, De-identification Method and its Code Sequence, Longitudinal
 Temporal Information Modified). Kept elements are never converted: their raw bytes are written back
 as read, so pixel data and geometry come out byte-identical.
+
+Identity copied into a kept attribute (a PatientID in Convolution Kernel, a surname in lower case
+in Manufacturer, another patient ID in Software Versions): every kept text value is compared,
+decoded with the file's character sets and Unicode-folded, with the identity of the input
+(``DeidContext.identity``); a value that contains any is emptied (zero length), never kept.
+Padding elements (FFFC,FFFC) are removed at every level.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 from pipeline.dicom.deid.dates import shift_da, shift_dt
 from pipeline.dicom.deid.profile import PSEUDONYM_TAGS, Profile, is_overlay_or_curve
 from pipeline.dicom.deid.pseudonyms import Pseudonymizer
-from pipeline.dicom.deid.values import element_vr, strings_of, text_of
+from pipeline.dicom.deid.values import FoldedNeedles, decode_text, element_vr, strings_of, text_of
 
 PIXEL_DATA = 0x7FE00010
 PATIENT_NAME, PATIENT_ID = 0x00100010, 0x00100020
@@ -38,6 +44,10 @@ DEID_METHOD_TEXT = "DICOM PS3.15 Basic Application Level Confidentiality Profile
 # Strings this module writes: the verifier never treats them as identifying.
 PRODUCED_TEXT: tuple[str, ...] = (DUMMY_TEXT, DUMMY_PN, DEID_METHOD_TEXT, "19000101", "MODIFIED",
                                   "REMOVED", "YES", "DCM", "dicom", ".dcm")
+PADDING_TAG = 0xFFFCFFFC
+# Kept values of these VRs are compared with the input's identity (numbers and UIDs are not text
+# a person copies a name into; DS/IS are included for copied IDs).
+SCRUBBED_VRS = frozenset({"AE", "CS", "DS", "IS", "LO", "LT", "SH", "ST", "UC", "UR", "UT", "PN"})
 COUNT_NAMES = {"D": "replaced", "Z": "zeroed", "X": "removed", "K": "kept", "C": "dates_shifted",
                "U": "uids_mapped"}
 
@@ -60,6 +70,32 @@ class DeidContext:
     _cache: dict[tuple[int, str], str] = field(default_factory=dict)
     shared: dict[tuple[Any, ...], tuple[DataElement, bool]] = field(default_factory=dict)
     shared_elements: dict[int, DataElement] = field(default_factory=dict)  # id -> element
+    identity: FoldedNeedles = field(default_factory=FoldedNeedles)
+    codecs: list[str] = field(default_factory=lambda: ["utf-8", "latin-1"])
+    _scrub_memo: dict[tuple[Any, ...], bool] = field(default_factory=dict)
+
+    def set_identity(self, identity: FoldedNeedles) -> None:
+        """Use ``identity`` from now on (it grows as the files of a series are read)."""
+        if identity != self.identity:
+            self.identity = identity
+            self._scrub_memo.clear()
+
+    def carries_identity(self, elem: Any, vr: str) -> bool:
+        """Whether a kept text value contains an identifying value of the input (memoised on
+        the raw bytes and character sets)."""
+        if not self.identity or vr not in SCRUBBED_VRS:
+            return False
+        value = elem.value
+        key: tuple[Any, ...] | None = None
+        if isinstance(value, bytes):
+            key = (value, tuple(self.codecs))
+            found = self._scrub_memo.get(key)
+            if found is not None:
+                return found
+        found = bool(self.identity.find(decode_text(elem, self.codecs)))
+        if key is not None:
+            self._scrub_memo[key] = found
+        return found
 
     def action(self, tag: int, vr: str) -> str:
         """Memoised :meth:`Profile.action`."""
@@ -102,7 +138,7 @@ def deidentify_dataset(ds: Dataset, ctx: DeidContext, top_level: bool = True) ->
         if tag == PIXEL_DATA and top_level:
             counts["kept"] += 1
             continue
-        if (top_level and tag > PIXEL_DATA) or group == 0x0002:
+        if (top_level and tag > PIXEL_DATA) or group == 0x0002 or tag == PADDING_TAG:
             _delete(ds, tag)
             counts["removed"] += 1
             continue
@@ -116,6 +152,10 @@ def deidentify_dataset(ds: Dataset, ctx: DeidContext, top_level: bool = True) ->
         if is_overlay_or_curve(group):
             counts["overlay_curve_removed"] += 1
         if code == "K" and vr != "SQ":
+            if ctx.identity and ctx.carries_identity(elem, vr):
+                _set(ds, tag, DataElement(tag, vr, None))
+                counts["identity_emptied"] += 1
+                continue
             counts["kept"] += 1  # what _apply does for a kept element that is not a sequence
             continue
         _apply(ds, tag, elem, vr, code, ctx)
@@ -223,6 +263,10 @@ def _private(ds: Dataset, tag: int, elem: Any, creators: dict[tuple[int, int], s
     if not keep:
         _delete(ds, tag)
         ctx.counts["private_removed"] += 1
+        return
+    if elem.VR != "SQ" and ctx.carries_identity(elem, element_vr(elem, tag)):
+        _delete(ds, tag)
+        ctx.counts["identity_emptied"] += 1
         return
     ctx.counts["private_kept"] += 1
     if elem.VR == "SQ":

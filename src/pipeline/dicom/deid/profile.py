@@ -27,7 +27,12 @@ Project rules on top of the standard:
 - Patient's Name and Patient ID get the keyed pseudonym (a non-zero dummy, allowed by both Z and D).
 - A ``D`` on a UI attribute maps the UID (``U``): a consistent dummy keeps references valid.
 - No PN value is ever kept: a ``K`` on a PN is turned into ``D``.
-- Attributes not in the table: see :func:`unlisted_action`.
+- Attributes not in the table: see :func:`unlisted_action` (removed unless known safe).
+- ``X/Z/U*`` (Referenced Image Sequence, Source Image Sequence): always ``U``, the sequence is kept
+  and every instance UID in it mapped with the same keyed function as the instances themselves, so
+  relations between series survive de-identification.
+- Elements stored as ``UN`` (unknown VR) are removed, whatever their tag: their value cannot be
+  checked reliably.
 - Private attributes (odd groups) are removed unless on the explicit safe-private allow-list.
 - Overlays (60xx) and curves (50xx) are removed whole, every element of the group.
 """
@@ -88,20 +93,66 @@ CLASS_UID_TAGS: frozenset[int] = frozenset(
         "ContextGroupExtensionCreatorUID", "AffectedSOPClassUID", "RequestedSOPClassUID",
     )) - {0}
 
-# Free-text attributes not in Table E.1-1 that carry no identity and are needed downstream (or are
-# written by this profile); every other unlisted free-text attribute is removed.
-SAFE_TEXT_TAGS: frozenset[int] = frozenset(
-    tag_for_keyword(k) or 0 for k in (
-        "Manufacturer", "ManufacturerModelName", "SoftwareVersions", "ConvolutionKernel",
-        "RescaleType", "WindowCenterWidthExplanation", "CodeValue", "CodingSchemeDesignator",
-        "CodingSchemeVersion", "CodeMeaning", "LongCodeValue", "URNCodeValue",
-        "ContextIdentifier", "MappingResource", "MappingResourceName", "FilterType",
-        "ContrastBolusRoute", "LUTExplanation", "DeidentificationMethod",
-        "LossyImageCompressionMethod", "ReconstructionMethod", "AcquisitionType",
-        "FrameOfReferenceTransformationComment", "PixelPresentation", "VolumetricProperties",
-        "VolumeBasedCalculationTechnique", "ComplexImageComponent", "AcquisitionContrast",
-        "TransferSyntaxUID", "ImplementationVersionName",
-    )) - {0}
+# Standard attributes that Table E.1-1 does not list and that are known to carry no identity: the
+# technical description of a CT image that resampling, display and quality control need. Every
+# other unlisted attribute is removed (see :func:`unlisted_action`); text values kept here are still
+# scrubbed of any identifying value of the input (:mod:`.actions`, identity copied into kept text).
+SAFE_UNLISTED_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "SOP Common C.12.1": ("SpecificCharacterSet", "SOPClassUID", "InstanceNumber",
+                          "PatientIdentityRemoved", "DeidentificationMethod",
+                          "DeidentificationMethodCodeSequence",
+                          "LongitudinalTemporalInformationModified"),
+    "General Series C.7.3.1": ("Modality", "SeriesNumber", "PatientPosition", "BodyPartExamined",
+                               "Laterality"),
+    "General Equipment C.7.5.1": ("Manufacturer", "ManufacturerModelName", "SoftwareVersions",
+                                  "SpatialResolution"),
+    "Frame of Reference C.7.4.1": ("PositionReferenceIndicator",),
+    "General Image C.7.6.1": ("ImageType", "AcquisitionNumber", "PatientOrientation",
+                              "ImagesInAcquisition", "QualityControlImage",
+                              "BurnedInAnnotation", "RecognizableVisualFeatures",
+                              "LossyImageCompression", "LossyImageCompressionRatio",
+                              "LossyImageCompressionMethod", "PresentationLUTShape"),
+    "Image Plane C.7.6.2": ("PixelSpacing", "ImageOrientationPatient", "ImagePositionPatient",
+                            "SliceThickness", "SpacingBetweenSlices", "SliceLocation"),
+    "Image Pixel C.7.6.3": ("SamplesPerPixel", "PhotometricInterpretation", "Rows", "Columns",
+                            "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation",
+                            "PlanarConfiguration", "PixelAspectRatio", "SmallestImagePixelValue",
+                            "LargestImagePixelValue", "PixelPaddingValue",
+                            "PixelPaddingRangeLimit", "NumberOfFrames"),
+    "CT Image C.8.2.1": ("KVP", "ScanOptions", "DataCollectionDiameter", "ReconstructionDiameter",
+                         "DistanceSourceToDetector", "DistanceSourceToPatient",
+                         "GantryDetectorTilt", "TableHeight", "RotationDirection",
+                         "ExposureTime", "XRayTubeCurrent", "Exposure", "ExposureInuAs",
+                         "FilterType", "GeneratorPower", "FocalSpots", "ConvolutionKernel",
+                         "RevolutionTime", "SingleCollimationWidth", "TotalCollimationWidth",
+                         "TableSpeed", "TableFeedPerRotation", "SpiralPitchFactor",
+                         "ExposureModulationType", "CTDIvol", "DataCollectionCenterPatient",
+                         "ReconstructionTargetCenterPatient", "RescaleIntercept", "RescaleSlope",
+                         "RescaleType", "AcquisitionType", "ReconstructionMethod",
+                         "VolumetricProperties", "VolumeBasedCalculationTechnique",
+                         "ComplexImageComponent", "AcquisitionContrast", "PixelPresentation"),
+    "Contrast/Bolus C.7.6.4": ("ContrastBolusRoute", "ContrastBolusVolume",
+                               "ContrastBolusTotalDose", "ContrastFlowRate",
+                               "ContrastFlowDuration", "ContrastBolusIngredient",
+                               "ContrastBolusIngredientConcentration"),
+    "VOI LUT C.11.2 / Modality LUT C.11.1": ("WindowCenter", "WindowWidth",
+                                             "WindowCenterWidthExplanation", "VOILUTFunction",
+                                             "VOILUTSequence", "ModalityLUTSequence",
+                                             "LUTDescriptor", "LUTExplanation", "ModalityLUTType",
+                                             "LUTData"),
+    "References (Image SOP Instance Reference Macro, PS3.3 10.3)": (
+        "ReferencedSeriesSequence", "ReferencedInstanceSequence", "ReferencedSOPClassUID",
+        "ReferencedFrameNumber", "ReferencedSegmentNumber", "PurposeOfReferenceCodeSequence",
+        "SpatialLocationsPreserved"),
+    "Code Sequence Macro (PS3.3 8.8)": ("CodeValue", "CodingSchemeDesignator",
+                                        "CodingSchemeVersion", "CodeMeaning", "LongCodeValue",
+                                        "URNCodeValue", "ContextIdentifier", "ContextUID",
+                                        "MappingResource", "MappingResourceName"),
+    "Frame of Reference Transformation": ("FrameOfReferenceTransformationComment",),
+    "File Meta Information (PS3.10 7.1, rebuilt on output)": ("ImplementationVersionName",),
+}
+SAFE_UNLISTED_TAGS: frozenset[int] = frozenset(
+    tag_for_keyword(k) or 0 for group in SAFE_UNLISTED_KEYWORDS.values() for k in group) - {0}
 
 FREE_TEXT_VRS: frozenset[str] = frozenset({"LO", "LT", "ST", "UT", "SH", "UC", "UR", "AE"})
 DATE_VRS: frozenset[str] = frozenset({"DA", "DT", "TM"})
@@ -216,6 +267,8 @@ def table_action(entry: TableEntry, options: ProfileOptions) -> str:
     only for DA/DT/TM (date shifting is the only cleaning implemented).
     """
     action = resolve_compound(entry.basic, CT_IMAGE_IOD_TYPE.get(entry.tag or -1))
+    if "U*" in entry.basic:
+        action = "U"  # references kept, mapped (module docstring, project rules)
     for name, column in OPTION_COLUMNS.items():
         opt = entry.options.get(column)
         if not getattr(options, name) or opt is None:
@@ -237,6 +290,8 @@ class Profile:
     def action(self, tag: int, vr: str) -> str:
         """Action for a standard (even-group) element; private ones are handled by the applier."""
         code = self.actions.get(tag)
+        if vr == "UN":
+            return "X"
         if code is None:
             return unlisted_action(tag, vr, self.options.retain_longitudinal_modified_dates)
         if vr == "PN" and code == "K":
@@ -249,15 +304,16 @@ class Profile:
 
 
 def unlisted_action(tag: int, vr: str, shift_dates: bool) -> str:
-    """Action for a standard attribute that Table E.1-1 does not list.
+    """Action for a standard attribute that Table E.1-1 does not list: removed unless known safe.
 
-    Overlays/curves and group lengths -> X; PN -> D; UI -> U unless a class/syntax UID (K); DA,
-    DT, TM -> C when dates are shifted, else X; free text (LO, LT, ST, UT, SH, UC, UR, AE) -> X
-    unless in :data:`SAFE_TEXT_TAGS`; everything else (codes, numbers, binary, sequences) -> K
-    (sequences are still processed item by item).
+    Overlays/curves, group lengths and anything stored as ``UN`` -> X; PN -> D; UI -> U (a keyed
+    UID carries no identity) unless a class/syntax UID (K); DA, DT, TM -> C when dates are
+    shifted, else X; an attribute of :data:`SAFE_UNLISTED_TAGS` -> K (sequences are still
+    processed item by item); everything else (any other text, number, binary value or sequence,
+    an unknown even tag) -> X.
     """
     group, element = tag >> 16, tag & 0xFFFF
-    if is_overlay_or_curve(group) or (element == 0 and group != 0x0002):
+    if is_overlay_or_curve(group) or (element == 0 and group != 0x0002) or vr == "UN":
         return "X"
     if vr == "PN":
         return "D"
@@ -265,9 +321,7 @@ def unlisted_action(tag: int, vr: str, shift_dates: bool) -> str:
         return "K" if tag in CLASS_UID_TAGS else "U"
     if vr in DATE_VRS:
         return "C" if shift_dates else "X"
-    if vr in FREE_TEXT_VRS and tag not in SAFE_TEXT_TAGS:
-        return "X"
-    return "K"
+    return "K" if tag in SAFE_UNLISTED_TAGS else "X"
 
 
 def build_profile(options: ProfileOptions) -> Profile:

@@ -7,6 +7,10 @@ needs, straight from the raw bytes, and fall back to the converted value for in-
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from pydicom.dataset import Dataset
@@ -75,3 +79,67 @@ def decode_text(elem: Any, codecs: list[str]) -> str:
                 continue
         return bytes(value).decode("latin-1").strip(PADDING)
     return text_of(elem)
+
+
+# Letters that Unicode does not decompose into base + accent.
+_FOLD_EXTRA = str.maketrans({"ø": "o", "đ": "d", "ł": "l", "ħ": "h", "ı": "i", "ŀ": "l",
+                             "þ": "th", "ð": "d", "œ": "oe", "æ": "ae"})
+_GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "AE", "Ö": "OE", "Ü": "UE"})
+MIN_TEXT_CHARS = 4
+MIN_DIGIT_CHARS = 6
+_DIGIT_RUN = re.compile(r"(?<![0-9.])[0-9]")
+
+
+def fold(text: str) -> str:
+    """Unicode case-folded, accent-stripped text (``Παπαδόπουλος`` and ``ΠΑΠΑΔΟΠΟΥΛΟΣ`` ->
+    ``παπαδοπουλοσ``; ``Müller`` -> ``muller``): what identity matching compares."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return stripped.translate(_FOLD_EXTRA).casefold()
+
+
+def folded_forms(identifier: str) -> set[str]:
+    """:func:`fold` of ``identifier`` and of its German transliteration (``Müller`` -> also
+    ``mueller``)."""
+    return {fold(identifier), fold(identifier.translate(_GERMAN))}
+
+
+@dataclass(frozen=True)
+class FoldedNeedles:
+    """Identifying values, folded: ``text`` (with a letter, >= :data:`MIN_TEXT_CHARS`) matched as
+    substrings, ``digits`` (digit-only, >= :data:`MIN_DIGIT_CHARS`) matched at the start of a
+    digit run not preceded by a digit or a dot (never inside a longer number or a UID)."""
+
+    text: tuple[str, ...] = ()
+    digits: tuple[str, ...] = ()
+
+    @classmethod
+    def build(cls, identifiers: Iterable[str]) -> FoldedNeedles:
+        text, digits = set(), set()
+        for ident in identifiers:
+            ident = ident.strip(PADDING)
+            if ident.isdigit():
+                if len(ident) >= MIN_DIGIT_CHARS:
+                    digits.add(ident)
+                continue
+            for form in folded_forms(ident):
+                if any(c.isalpha() for c in form) and len(form) >= MIN_TEXT_CHARS:
+                    text.add(form)
+        return cls(tuple(sorted(text)), tuple(sorted(digits)))
+
+    def __bool__(self) -> bool:
+        return bool(self.text or self.digits)
+
+    def find(self, text: str) -> list[str]:
+        """The needles in ``text`` (folded here), empty when it holds none."""
+        folded = fold(text)
+        found = [n for n in self.text if n in folded]
+        if self.digits and any(c.isdigit() for c in folded):
+            for needle in self.digits:
+                pos = folded.find(needle)
+                while pos >= 0:
+                    if pos == 0 or folded[pos - 1] not in "0123456789.":
+                        found.append(needle)
+                        break
+                    pos = folded.find(needle, pos + 1)
+        return found
