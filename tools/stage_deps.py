@@ -55,14 +55,17 @@ def closure(script: Path) -> list[Path]:
     return sorted(seen)
 
 
+#: Non-Python files a module reads at run time (package data), by the module that reads them.
+DATA_FILES = {
+    "src/pipeline/evaluation/run.py": ["src/pipeline/evaluation/templates/model_card.md"],
+}
+
+
 def data_files(files: list[Path]) -> list[Path]:
-    """Non-Python files the library reads at run time, beside the modules that read them."""
+    """The package data read by ``files`` (see ``DATA_FILES``)."""
     out = []
     for f in files:
-        for sub in ("templates", "data"):
-            folder = f.parent / sub
-            if folder.is_dir():
-                out.extend(sorted(p for p in folder.rglob("*") if p.is_file()))
+        out.extend(REPO / d for d in DATA_FILES.get(f.relative_to(REPO).as_posix(), []))
     return sorted(set(out))
 
 
