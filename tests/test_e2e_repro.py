@@ -18,14 +18,20 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ["synthesize", "ingest", "anonymize", "resample", "patches", "train", "evaluate", "export"]
+FOLDS = 3
+STAGES = ["synthesize", "ingest", "anonymize", "resample", "patches", "folds",
+          *[f"train@{i}" for i in range(FOLDS)], *[f"train_baseline@{i}" for i in range(FOLDS)],
+          "evaluate", "export"]
+TRAINS = {*[f"train@{i}" for i in range(FOLDS)]}
 
 TINY = {
     "synthesize": {"profile": "tiny", "n_patients": 6, "nodules_per_patient": [2, 3],
                    "nodule_diameter_mm": [10.0, 20.0], "negatives_per_nodule": 3.0, "jobs": 2},
+    "cv": {"folds": FOLDS, "fold_ids": list(range(FOLDS))},
     "train": {"epochs": 2, "batch_size": 16, "early_stopping_patience": 2},
+    "baseline": {"epochs": 2, "batch_size": 16, "early_stopping_patience": 2},
     "evaluate": {"bootstrap": 50, "montage_per_group": 2},
-    "export": {"large_batch": 16},
+    "export": {"large_batch": 16, "parity_samples": 16},
 }
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("e2e")]
@@ -91,6 +97,9 @@ def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm",
          "tiny")
     _run(repo, sys.executable, "-m", "dvc", "repro")
+    _run(repo, "git", "add", "-A")
+    _run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm",
+         "reproduced")
     return repo
 
 
@@ -100,7 +109,8 @@ def test_repro_runs_every_stage_and_deidentification_verifies(tiny_repo):
     anonymize = json.loads((tiny_repo / "metrics/anonymize.json").read_text())
     assert anonymize["leaks_found"] == 0 and anonymize["files"] > 0
     evaluate = json.loads((tiny_repo / "metrics/evaluate.json").read_text())
-    assert 0.0 <= evaluate["test"]["auc"]["value"] <= 1.0
+    assert evaluate["protocol"]["kind"] == "kfold" and evaluate["oof"]["patients"] == 6
+    assert 0.0 <= evaluate["oof"]["auc"]["value"] <= 1.0
     assert (tiny_repo / "models/model.onnx").stat().st_size > 0
     assert (tiny_repo / "reports/model_card.md").read_text().startswith("#")
 
@@ -114,19 +124,47 @@ def test_forced_repro_gives_byte_identical_outputs(tiny_repo):
     before = _out_hashes(tiny_repo)
     _run(tiny_repo, sys.executable, "-m", "dvc", "repro", "--force")
     after = _out_hashes(tiny_repo)
-    volatile = {"export:reports/export_latency.json", "train:reports/train_timing.json"}
-    differing = sorted(k for k in before if before[k] != after.get(k) and k not in volatile)
+    differing = sorted(k for k in before if before[k] != after.get(k))
     assert differing == []
+    assert _run(tiny_repo, "git", "status", "--porcelain", "--", "metrics", "plots",
+                "reports", "dvc.lock") == ""
+
+
+def _edit(path: Path, edit) -> str:
+    before = path.read_text()
+    path.write_text(edit(before))
+    return before
+
+
+@pytest.mark.parametrize("what,edit,expected", [
+    ("export.opset", ("params.yaml", "export", "opset", 18), {"export"}),
+    ("evaluate.bootstrap", ("params.yaml", "evaluate", "bootstrap", 40), {"evaluate"}),
+    ("train.lr", ("params.yaml", "train", "lr", 0.0005), TRAINS | {"evaluate", "export"}),
+    ("resample.jobs", ("params.yaml", "resample", "jobs", 1), set()),
+    ("train.num_workers", ("params.yaml", "train", "num_workers", 1), set()),
+    ("a comment in the export run module", ("src/pipeline/export/run.py",), {"export"}),
+    ("a comment in stages/export.py", ("stages/export.py",), {"export"}),
+])
+def test_one_edit_marks_exactly_the_stages_it_affects(tiny_repo, what, edit, expected):
+    path = tiny_repo / edit[0]
+    if len(edit) == 1:
+        before = _edit(path, lambda t: t + "\n# a comment\n")
+    else:
+        def change(text, section=edit[1], key=edit[2], value=edit[3]):
+            params = yaml.safe_load(text)
+            params[section][key] = value
+            return yaml.safe_dump(params, sort_keys=False)
+        before = _edit(path, change)
+    try:
+        assert _changed_stages(tiny_repo) == expected, f"after changing {what}"
+    finally:
+        path.write_text(before)
 
 
 def test_param_change_reruns_exactly_the_downstream_stages(tiny_repo):
     """Last in this module: it leaves the tiny repo on changed params."""
     path = tiny_repo / "params.yaml"
-    for section, key, value, expected in [
-        ("train", "lr", 0.0005, {"train", "evaluate", "export"}),
-        ("resample", "spacing_mm", 1.1, {"resample", "patches", "train", "evaluate", "export"}),
-    ]:
-        params = yaml.safe_load(path.read_text())
-        params[section][key] = value
-        path.write_text(yaml.safe_dump(params, sort_keys=False))
-        assert _repro_ran(tiny_repo) == expected, f"after changing {section}.{key}"
+    params = yaml.safe_load(path.read_text())
+    params["train"]["lr"] = 0.0005
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    assert _repro_ran(tiny_repo) == TRAINS | {"evaluate", "export"}

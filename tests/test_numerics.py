@@ -1,0 +1,79 @@
+"""The numerical pin: oneDNN capped at AVX2 whatever the shell says, so training writes the same
+bytes on AVX2 and AVX-512 machines (and under any ONEDNN_MAX_CPU_ISA a user exported)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.numerics import MAX_CPU_ISA, numerics_record, pin_numerics
+
+REPO = Path(__file__).resolve().parents[1]
+
+TRAIN_ONE_FOLD = """
+import sys
+from pathlib import Path
+from pipeline.config import CvParams, TrainParams
+from pipeline.data.toy_patches import write_toy_folds, write_toy_patches
+from pipeline.training.checkpoint import checkpoint_bytes
+from pipeline.training.run import fit_fold
+out = Path(sys.argv[1])
+patches = write_toy_patches(out / "patches", n_candidates=48, cube_size=12)
+write_toy_folds(patches, out / "folds.csv", folds=2)
+cfg = TrainParams(model="cnn3d", seed=3, epochs=1, batch_size=8, lr=1e-3, weight_decay=0.0,
+                  balance="sampler", augment=True, early_stopping_patience=1, device="cpu",
+                  num_workers=0, hu_window=(-1000.0, 400.0), slice_px=8, threshold="youden",
+                  target_sensitivity=0.9)
+result = fit_fold(patches, out / "folds.csv", 0, cfg, CvParams(2, (0, 1), 7, 0.25))
+(out / "model.pt").write_bytes(checkpoint_bytes(result.checkpoint))
+"""
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
+    return set(line.split(":", 1)[-1].split())
+
+
+def _train(tmp_path: Path, isa: str) -> str:
+    out = tmp_path / isa
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": isa, "DNNL_MAX_CPU_ISA": isa}
+    env.pop("LUNG_NUMERICS", None)
+    subprocess.run([sys.executable, "-c", TRAIN_ONE_FOLD, str(out)], env=env, check=True,
+                   cwd=REPO, capture_output=True)
+    return hashlib.sha256((out / "model.pt").read_bytes()).hexdigest()
+
+
+def test_pin_overrides_what_the_shell_set(monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+    monkeypatch.delenv("LUNG_NUMERICS", raising=False)
+    pin_numerics()
+    assert os.environ["ONEDNN_MAX_CPU_ISA"] == MAX_CPU_ISA == "AVX2"
+    assert numerics_record()["pinned"] is True
+
+
+def test_native_mode_leaves_the_environment_alone(monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+    monkeypatch.setenv("LUNG_NUMERICS", "native")
+    assert pin_numerics() == {}
+    assert os.environ["ONEDNN_MAX_CPU_ISA"] == "AVX512_CORE"
+
+
+@pytest.mark.slow
+def test_training_writes_identical_bytes_under_two_cpu_isa_settings(tmp_path):
+    """AVX (which this pin overrides; without it the convolutions differ) against AVX2, and
+    AVX-512 where the CPU has it."""
+    flags = _cpu_flags()
+    if "avx2" not in flags:
+        pytest.skip("the pin promises identical bytes on CPUs with AVX2 only")
+    isas = ["AVX", "AVX2"] + (["AVX512_CORE"] if "avx512f" in flags else [])
+    digests = {isa: _train(tmp_path, isa) for isa in isas}
+    assert len(set(digests.values())) == 1, digests
