@@ -281,6 +281,11 @@ def scan_entries(matching: Matching, c_uid: np.ndarray, c_prob: np.ndarray, a_ui
     return out
 
 
+def _listed(uids: np.ndarray, scan_ids: Sequence[str]) -> np.ndarray:
+    listed = set(scan_ids)
+    return np.fromiter((u in listed for u in uids), dtype=bool, count=len(uids))
+
+
 def froc(candidates: pd.DataFrame, annotations: pd.DataFrame, n_scans: int | None = None,
          fp_rates: Sequence[float] = FP_RATES, *, excluded: pd.DataFrame | None = None,
          scan_ids: Sequence[str] | None = None, max_marks: int = MAX_MARKS_PER_SCAN
@@ -306,12 +311,12 @@ def froc(candidates: pd.DataFrame, annotations: pd.DataFrame, n_scans: int | Non
             raise PipelineError(f"scan_ids lists scan {dupes[0]} more than once")
         if n_scans is not None and n_scans != len(ids):
             raise PipelineError(f"n_scans={n_scans} but {len(ids)} scan_ids were given")
-        c_in, a_in = np.isin(c_uid, ids), np.isin(a_uid, ids)
+        c_in, a_in = _listed(c_uid, ids), _listed(a_uid, ids)
         candidates, c_uid = candidates[c_in], c_uid[c_in]
         annotations, a_uid = annotations[a_in], a_uid[a_in]
         if excluded is not None:
             e_uid = excluded[_uid_column(excluded, "excluded findings")].astype(str)
-            excluded = excluded[np.isin(e_uid.to_numpy(), ids)]
+            excluded = excluded[_listed(e_uid.to_numpy(), ids)]
         padding = 0
     else:
         ids = sorted(set(c_uid) | set(a_uid))
