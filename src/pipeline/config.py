@@ -45,6 +45,8 @@ class DataParams:
     annotations_csv: str
     candidates_csv: str
     synthetic: bool
+    # LUNA16's annotations_excluded.csv (findings whose candidates the FROC ignores); optional
+    annotations_excluded_csv: str | None = None
 
 
 @dataclass(frozen=True)

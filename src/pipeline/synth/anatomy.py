@@ -143,6 +143,7 @@ class Anatomy:
     texture: np.ndarray  # coarse (z, y, x) field, unit variance
     texture_origin_mm: tuple[float, float, float]  # world (x, y, z) of texture[0, 0, 0]
     nodules: tuple[Nodule, ...] = ()
+    small_findings: tuple[Nodule, ...] = ()  # sub-3 mm: annotations_excluded.csv, not nodules
 
     def lung_x_mm(self, side: int) -> float:
         """Centre x of the right (side=-1) or left (side=+1) lung."""
@@ -438,6 +439,29 @@ def sample_nodules(an: Anatomy, grid: PlacementGrid, rng: np.random.Generator, c
             core_fraction=float(rng.uniform(0.35, 0.6)) if texture == "part_solid" else 0.0,
             **lobes))
     return nodules
+
+
+def sample_small_findings(an: Anatomy, grid: PlacementGrid, rng: np.random.Generator,
+                          count: int, diameter_range_mm: tuple[float, float],
+                          keep_away_mm: np.ndarray) -> list[Nodule]:
+    """Place ``count`` solid sub-3 mm findings in the parenchyma, like LUNA16's
+    ``annotations_excluded.csv`` entries: rendered like tiny nodules but not nodules of the
+    benchmark. They keep clear of the nodules and of the points ``keep_away_mm`` ``(N, 3)``
+    (the existing candidates), so no other structure of the scan changes."""
+    out: list[Nodule] = []
+    z_lo, z_hi = float(grid.z_mm[0]), float(grid.z_mm[-1])
+    zs = grid.z_mm[:, None, None]
+    for _ in range(count):
+        r = float(rng.uniform(*diameter_range_mm)) / 2
+        ok = (zs >= z_lo + r + 3) & (zs <= z_hi - r - 3) & (grid.depth_mm > r + 3)
+        center = _pick_free(rng, grid.points(ok), [*an.nodules, *out], r)
+        if center is None or (len(keep_away_mm) and
+                              np.linalg.norm(keep_away_mm - center, axis=1).min() < r + 4):
+            continue
+        out.append(Nodule(center_mm=vec3(center), diameter_mm=round(2 * r, 3), texture="solid",
+                          shape="spherical", location="parenchymal",
+                          hu=float(rng.uniform(-40, 80)), core_hu=0.0, core_fraction=0.0))
+    return out
 
 
 def _pick_free(rng: np.random.Generator, points: np.ndarray, nodules: list[Nodule], r: float

@@ -31,6 +31,7 @@ from pipeline.synth.anatomy import (
     sample_anatomy,
     sample_candidates,
     sample_nodules,
+    sample_small_findings,
     vec3,
 )
 from pipeline.synth.dicom_writer import (
@@ -55,6 +56,12 @@ CSV_FLOAT_FORMAT = "%.6f"
 SPLIT_PART_PROBABILITY = 0.45
 HU_OFFSET = int(RESCALE_INTERCEPT)  # stored value + HU_OFFSET = HU (slope 1)
 FILE_NAME_STYLES = ("IM{num:06d}", "{hash}.dcm", "{num:08d}")
+# Sub-3 mm findings (LUNA16's annotations_excluded.csv): 0-2 per patient from their own random
+# stream, so every nodule, negative and noise draw is the same as without them.
+SMALL_FINDINGS_PER_PATIENT = (0, 2)
+SMALL_FINDING_DIAMETER_MM = (1.5, 2.9)
+SMALL_FINDING_CANDIDATE_PROBABILITY = 0.75  # a CAD mark on it (class 0), as LUNA16's candidates
+SMALL_FINDING_KIND = "small_finding"
 
 
 def deterministic_uid(*parts: object) -> str:
@@ -134,6 +141,8 @@ class CohortResult:
     annotations: pd.DataFrame
     candidates: pd.DataFrame  # LUNA16 columns + ``kind``
     metrics: dict = field(default_factory=dict)
+    excluded: pd.DataFrame = field(  # annotations_excluded.csv: the sub-3 mm findings
+        default_factory=lambda: pd.DataFrame(columns=ANNOTATION_COLUMNS))
 
 
 def _assign(rng: np.random.Generator, n: int, fraction: float) -> np.ndarray:
@@ -210,10 +219,22 @@ def _file_names(rng: np.random.Generator, style: str, sop_uids: tuple[str, ...])
             for k, uid in zip(nums, sop_uids, strict=True)]
 
 
+def small_finding_candidates(findings: list[Nodule], rng: np.random.Generator
+                             ) -> list[Candidate]:
+    """A CAD mark (class 0) on some sub-3 mm findings, jittered within their radius."""
+    out = []
+    for f in findings:
+        if rng.random() < SMALL_FINDING_CANDIDATE_PROBABILITY:
+            shift = rng.standard_normal(3)
+            shift *= 0.3 * f.diameter_mm / 2 * rng.random() / np.linalg.norm(shift)
+            out.append(Candidate(vec3(np.asarray(f.center_mm) + shift), 0, SMALL_FINDING_KIND))
+    return out
+
+
 def generate_patient(plan: PatientPlan) -> PatientResult:
     """Render and write one patient's series; return what was written (top-level, picklable)."""
-    streams = np.random.SeedSequence(plan.seed, spawn_key=(1, plan.index)).spawn(4)
-    geo_rng, anat_rng, noise_rng, file_rng = (np.random.default_rng(s) for s in streams)
+    streams = np.random.SeedSequence(plan.seed, spawn_key=(1, plan.index)).spawn(5)
+    geo_rng, anat_rng, noise_rng, file_rng, small_rng = (np.random.default_rng(s) for s in streams)
     rows, pixel, fov = _scan_grid(plan, geo_rng)
     body_center = (float(geo_rng.uniform(-15, 15)), float(geo_rng.uniform(-10, 25)))
     fov_center = (body_center[0] + float(geo_rng.uniform(-8, 8)),
@@ -243,6 +264,12 @@ def generate_patient(plan: PatientPlan) -> PatientResult:
     an = dataclasses.replace(an, nodules=tuple(nodules))
     candidates = sample_candidates(an, grid_p, anat_rng, plan.negatives_per_nodule,
                                    plan.hard_negative_fraction)
+    lo, hi = SMALL_FINDINGS_PER_PATIENT
+    small = sample_small_findings(
+        an, grid_p, small_rng, int(small_rng.integers(lo, hi + 1)), SMALL_FINDING_DIAMETER_MM,
+        np.array([c.center_mm for c in candidates], dtype=np.float64).reshape(-1, 3))
+    an = dataclasses.replace(an, small_findings=tuple(small))
+    candidates += small_finding_candidates(small, small_rng)
     origin_xy = (round(fov_center[0] - fov / 2 + pixel / 2, 3),
                  round(fov_center[1] - fov / 2 + pixel / 2, 3))
     style = FILE_NAME_STYLES[int(file_rng.integers(len(FILE_NAME_STYLES)))]
@@ -321,18 +348,23 @@ def _write_series(plan: PatientPlan, an: Anatomy, grid: Grid, series_number: int
     return record, preview
 
 
-def cohort_tables(patients: list[PatientResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """LUNA16 ``annotations`` and ``candidates`` (+ ``kind``) for every written series."""
-    ann, cand = [], []
+def cohort_tables(patients: list[PatientResult]
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """LUNA16 ``annotations``, ``candidates`` (+ ``kind``) and ``annotations_excluded`` (the
+    sub-3 mm findings, same columns as annotations) for every written series."""
+    ann, cand, excl = [], [], []
     for p in patients:
         for s in p.series:
             for n in p.anatomy.nodules:
                 ann.append((s.series_uid, *n.center_mm, n.diameter_mm))
+            for f in p.anatomy.small_findings:
+                excl.append((s.series_uid, *f.center_mm, f.diameter_mm))
             for c in p.candidates:
                 cand.append((s.series_uid, *c.center_mm, c.label, c.kind))
     annotations = pd.DataFrame(ann, columns=ANNOTATION_COLUMNS)
     candidates = pd.DataFrame(cand, columns=[*CANDIDATE_COLUMNS, "kind"])
-    return annotations, candidates
+    excluded = pd.DataFrame(excl, columns=ANNOTATION_COLUMNS)
+    return annotations, candidates, excluded
 
 
 def cohort_metrics(params: SynthesizeParams, patients: list[PatientResult],
@@ -348,6 +380,9 @@ def cohort_metrics(params: SynthesizeParams, patients: list[PatientResult],
         "mb_on_disk": round(sum(s.bytes_on_disk for s in series) / 1e6, 3),
         "nodules": len(nodules),
         "annotations": sum(len(p.anatomy.nodules) * len(p.series) for p in patients),
+        "small_findings": sum(len(p.anatomy.small_findings) for p in patients),
+        "annotations_excluded": sum(len(p.anatomy.small_findings) * len(p.series)
+                                    for p in patients),
         "candidates": int(len(candidates)),
         "positives": int((candidates["class"] == 1).sum()),
         "negatives_by_kind": dict(sorted(Counter(
@@ -365,18 +400,19 @@ def synthesize_cohort(output_dir: str | Path, params: SynthesizeParams, executor
                       *, rows: int | None = None, z_extent_mm: float | None = None,
                       keep_volumes: bool = False) -> CohortResult:
     """Write the cohort to ``output_dir`` atomically: ``dicom/``, ``annotations.csv``,
-    ``candidates.csv``. ``rows``/``z_extent_mm`` shrink every scan and ``keep_volumes`` returns
-    the HU arrays written (for tests)."""
+    ``annotations_excluded.csv``, ``candidates.csv``. ``rows``/``z_extent_mm`` shrink every
+    scan and ``keep_volumes`` returns the HU arrays written (for tests)."""
     with atomic_dir(output_dir) as tmp:
         plans = plan_cohort(params, tmp / "dicom", rows=rows, z_extent_mm=z_extent_mm,
                             keep_volumes=keep_volumes)
         patients = map_items(generate_patient, plans, executor, desc="patients")
-        annotations, candidates = cohort_tables(patients)
+        annotations, candidates, excluded = cohort_tables(patients)
         write_csv(tmp / "annotations.csv", annotations, float_format=CSV_FLOAT_FORMAT)
+        write_csv(tmp / "annotations_excluded.csv", excluded, float_format=CSV_FLOAT_FORMAT)
         write_csv(tmp / "candidates.csv", candidates[CANDIDATE_COLUMNS],
                   float_format=CSV_FLOAT_FORMAT)
         write_marker(tmp)  # lets anonymize use the public demo key on this cohort only
     metrics = cohort_metrics(params, patients, candidates)
     log.info("wrote %d patients, %d series, %d slices", metrics["patients"], metrics["series"],
              metrics["slices"])
-    return CohortResult(patients, annotations, candidates, metrics)
+    return CohortResult(patients, annotations, candidates, metrics, excluded)

@@ -133,7 +133,7 @@ def render_anatomy(an: Anatomy, x: np.ndarray, y: np.ndarray, z: np.ndarray, edg
     frac[:] = 0
     _tube_fraction(frac, an.airways, x, y, z, edge_mm)
     hu += frac * (-1000.0 - hu)
-    for nodule in an.nodules:
+    for nodule in (*an.nodules, *an.small_findings):
         _draw_nodule(hu, lung, nodule, x, y, z, edge_mm)
     frac[:] = 0
     _tube_fraction(frac, an.ribs, x, y, z, edge_mm)
