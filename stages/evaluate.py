@@ -7,7 +7,6 @@ from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import load_section
-from pipeline.evaluation.froc import FP_RATES
 from pipeline.evaluation.figures import (
     confusion_figure,
     froc_figure,
@@ -15,6 +14,7 @@ from pipeline.evaluation.figures import (
     roc_figure,
     training_curves_figure,
 )
+from pipeline.evaluation.froc import FP_RATES
 from pipeline.evaluation.run import evaluate_cv
 from pipeline.io import write_bytes, write_csv, write_json, write_text
 
@@ -60,6 +60,14 @@ def write_figures(ev, out: Path, curves: Path) -> None:
                                baseline=base, title="Training curves, fold 0", **names)
 
 
+def _ci(entry) -> str:
+    if entry.get("value") is None:
+        return "n/a"
+    if entry.get("ci_low") is None or entry.get("ci_high") is None:
+        return f"{entry['value']:+.3f}"
+    return f"{entry['value']:+.3f} ({entry['ci_low']:+.3f} to {entry['ci_high']:+.3f})"
+
+
 def main(args) -> int:
     cfg = load_section(args.params, "evaluate")
     folds = load_section(args.params, "cv").fold_ids
@@ -75,13 +83,9 @@ def main(args) -> int:
     write_text(args.model_card, ev.model_card)
     write_figures(ev, args.figures, args.train_curves)
     oof, base = ev.metrics["oof"], ev.metrics["baseline"]
-    print(f"out of fold ({oof['patients']} patients): AUC {oof['auc']['value']:.3f} "
-          f"({oof['auc']['ci_low']:.3f}-{oof['auc']['ci_high']:.3f}), CPM "
-          f"{oof['cpm']['value']:.3f} ({oof['cpm']['ci_low']:.3f}-{oof['cpm']['ci_high']:.3f}); "
-          f"vs {base['model']}: delta AUC {base['delta_auc']['value']:+.3f} "
-          f"({base['delta_auc']['ci_low']:+.3f} to {base['delta_auc']['ci_high']:+.3f}), delta "
-          f"CPM {base['delta_cpm']['value']:+.3f} ({base['delta_cpm']['ci_low']:+.3f} to "
-          f"{base['delta_cpm']['ci_high']:+.3f})")
+    print(f"out of fold ({oof['patients']} patients): AUC {_ci(oof['auc'])}, CPM "
+          f"{_ci(oof['cpm'])}; vs {base['model']}: delta AUC {_ci(base['delta_auc'])}, delta CPM "
+          f"{_ci(base['delta_cpm'])}")
     return 0
 
 

@@ -39,6 +39,10 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def _f(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def main(args) -> int:
     cfg = load_section(args.params, SECTIONS[args.role])
     cv = load_section(args.params, "cv")
@@ -74,7 +78,7 @@ def main(args) -> int:
     write_json(timing_path, result.timing)
     s, t = result.summary, result.timing
     print(f"{tag}: {s['model']} best epoch {s['best_epoch']}/{s['epochs_run']}, inner val AUC "
-          f"{s['val_auc']:.4f}, held-out AUC {s['heldout']['auc']:.4f} at threshold "
+          f"{_f(s['val_auc'])}, held-out AUC {_f(s['heldout']['auc'])} at threshold "
           f"{s['threshold']:.3f}; {t['train_seconds']:.1f}s ({t['samples_per_second']:.0f} "
           f"samples/s)")
     return 0

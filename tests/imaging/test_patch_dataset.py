@@ -10,7 +10,7 @@ from pipeline.cli import run_stage
 from pipeline.config import PatchesParams
 from pipeline.data.patch_dataset import INDEX_COLUMNS, build_patches
 from pipeline.imaging.resample_cohort import resample_cohort, resample_provenance
-from pipeline.io import read_csv, read_json, write_csv, write_json
+from pipeline.io import read_json, write_csv, write_json
 from pipeline.parallel import ExecutorParams
 
 LOCAL1 = ExecutorParams(kind="local", jobs=1)
@@ -89,4 +89,5 @@ def test_jobs_1_and_2_write_identical_arrays(volumes, anon_dir, tmp_path):
     two = build_patches(volumes, anon_dir, tmp_path / "b", PARAMS,
                         ExecutorParams(kind="local", jobs=2))
     assert one.index.equals(two.index)
-    assert (tmp_path / "a" / "cubes.npy").read_bytes() == (tmp_path / "b" / "cubes.npy").read_bytes()
+    cubes = [(tmp_path / run / "cubes.npy").read_bytes() for run in ("a", "b")]
+    assert cubes[0] == cubes[1]

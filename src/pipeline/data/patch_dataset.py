@@ -6,8 +6,9 @@ changing the cross-validation never re-cuts them.
 Inputs: the resample output (``geometry.csv``, ``resample.json``, ``<uid>.nii.gz``) and the
 anonymized ``candidates.csv`` / ``annotations.csv``. Outputs: docs/data-contracts.md, "patches".
 
-Memory: each worker reads one volume and writes its series' rows straight into ``cubes.npy``, so memory is bounded by one volume and a small buffer per worker, not by the cohort,
-and no cube travels between processes.
+Memory: each worker reads one volume and writes its series' rows straight into ``cubes.npy``, so
+memory is bounded by one volume and a small buffer per worker, not by the cohort, and no cube
+travels between processes.
 """
 
 from __future__ import annotations

@@ -239,12 +239,13 @@ def evaluate_cv(model_dirs: Sequence[Path], baseline_dirs: Sequence[Path],
                      "delta_auc": cmp_["delta"]["auc"], "delta_cpm": cmp_["delta"]["cpm"]},
         "deployed_threshold": round(float(np.median(thresholds)), 6),
     }
-    details = {
+    details: dict[str, Any] = {
         "comparison": cmp_, "per_fold": folds,
         "spread": {name: {k: spread(rows, k) for k in HEADLINE} for name, rows in folds.items()},
         "threshold_method": str(first["train_params"]["threshold"]),
-        "inner_val": None, "bootstrap": {"resamples": cfg.bootstrap, "unit": "patient",
-                                         "paired": True, "seed": cfg.seed, "confidence": 0.95},
+        "inner_val": float(_inner_val_of(model_dirs)),
+        "bootstrap": {"resamples": cfg.bootstrap, "unit": "patient", "paired": True,
+                      "seed": cfg.seed, "confidence": 0.95},
         "cohort": {"patients": int(cohort.scans["patient_id"].nunique()),
                    "scans": len(cohort.scans), "candidates": len(model_oof),
                    "nodules": len(cohort.annotations), "excluded_findings": len(cohort.excluded),
@@ -253,7 +254,6 @@ def evaluate_cv(model_dirs: Sequence[Path], baseline_dirs: Sequence[Path],
                                              "data_hash", "folds_hash")},
         "numerics": "oneDNN capped at AVX2, torch threads pinned (pipeline.numerics)",
     }
-    details["inner_val"] = float(_inner_val_of(model_dirs))
     predictions = pd.concat([model_oof.assign(model=metrics["model"], role="model"),
                              baseline_oof.assign(model=metrics["baseline"]["model"],
                                                  role="baseline")], ignore_index=True)

@@ -24,8 +24,15 @@ from pipeline.data.folds import plan_fold, read_folds
 from pipeline.data.inputs import model_inputs
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.evaluation.metrics import binary_metrics, choose_threshold
+from pipeline.io import clean_nan
 from pipeline.models.inference import predict_proba
-from pipeline.models.registry import MODELS, build_model, count_parameters, default_model_kwargs, input_kind
+from pipeline.models.registry import (
+    MODELS,
+    build_model,
+    count_parameters,
+    default_model_kwargs,
+    input_kind,
+)
 from pipeline.numerics import numerics_record, pin_torch_threads
 from pipeline.provenance import package_versions
 from pipeline.training.distributed import DistInfo, ShardedSampler, wrap_model
@@ -146,4 +153,4 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
         "versions": package_versions(), "data_hash": hashes,
     }
     return FoldResult(checkpoint=checkpoint, oof=oof.reset_index(drop=True),
-                      summary=fold_summary, timing=timing)
+                      summary=clean_nan(fold_summary), timing=timing)
