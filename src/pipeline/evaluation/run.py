@@ -229,7 +229,7 @@ def evaluate_cv(model_dirs: Sequence[Path], baseline_dirs: Sequence[Path],
     base_first = load_checkpoint(Path(baseline_dirs[0]) / "model.pt")
     thresholds = [r["threshold"] for r in folds["model"]]
     fr = froc_of(model_oof, cohort)
-    metrics = {
+    metrics: dict[str, Any] = {
         "protocol": {"kind": "kfold", "folds": len(model_dirs), "unit": "patient"},
         "model": str(first["model_name"]),
         "oof": {"patients": int(model_oof["patient_id"].nunique()),
