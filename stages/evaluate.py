@@ -68,7 +68,7 @@ def _ci(entry) -> str:
     return f"{entry['value']:+.3f} ({entry['ci_low']:+.3f} to {entry['ci_high']:+.3f})"
 
 
-def main(args) -> int:
+def run(args) -> int:
     cfg = load_section(args.params, "evaluate")
     folds = load_section(args.params, "cv").fold_ids
     dirs = {role: [args.folds_dir / role / f"fold{i}" for i in folds]
@@ -89,5 +89,9 @@ def main(args) -> int:
     return 0
 
 
+def main(argv=None) -> int:
+    return run_stage(run, parse_args, argv)
+
+
 if __name__ == "__main__":
-    raise SystemExit(run_stage(main, parse_args))
+    raise SystemExit(main())

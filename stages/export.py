@@ -25,7 +25,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def main(args) -> int:
+def run(args) -> int:
     cfg = load_section(args.params, "export")
     folds = load_section(args.params, "cv").fold_ids
     try:
@@ -47,5 +47,9 @@ def main(args) -> int:
     return 0
 
 
+def main(argv=None) -> int:
+    return run_stage(run, parse_args, argv)
+
+
 if __name__ == "__main__":
-    raise SystemExit(run_stage(main, parse_args))
+    raise SystemExit(main())

@@ -10,9 +10,11 @@ from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import load_section
-from pipeline.data.datasets import load_index
 from pipeline.data.folds import assign_folds, fold_summary, write_folds
 from pipeline.io import write_json
+from pipeline.tables import read_table
+
+INDEX = {"series_uid": "uid", "patient_id": "uid", "label": "class"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -25,9 +27,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     cv = load_section(args.params, "cv")
-    index = load_index(args.patches)
+    index = read_table(args.patches / "index.csv", INDEX, check_duplicates=False)
     nodules = index.groupby("patient_id")["label"].sum().to_dict()
     candidates = index.groupby("patient_id").size().to_dict()
     table = assign_folds(nodules, candidates, cv.folds, cv.seed)
@@ -39,5 +41,9 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def main(argv=None) -> int:
+    return run_stage(run, parse_args, argv)
+
+
 if __name__ == "__main__":
-    raise SystemExit(run_stage(main, parse_args))
+    raise SystemExit(main())

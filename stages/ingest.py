@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
-from pipeline.cli import setup_logging
-from pipeline.config import load_params
+from pipeline.cli import run_stage
+from pipeline.config import load_section
 from pipeline.dicom.scan import ingest_metrics, scan_folder
-from pipeline.errors import InputError, PipelineError
+from pipeline.errors import InputError
 from pipeline.io import check_separate, write_csv, write_json
 
 log = logging.getLogger("ingest")
@@ -32,20 +31,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    setup_logging(args.verbose)
-    try:
-        params = load_params(args.params)
-        cfg = params.ingest
-        check_separate(args.input, args.output)
-        if not args.input.is_dir() or not any(args.input.iterdir()):
-            raise InputError(f"{args.input}: expected a folder of DICOM files, found "
-                             f"{'an empty folder' if args.input.is_dir() else 'nothing'}")
-        result = scan_folder(args.input.absolute(), cfg, params.executor.with_jobs(cfg.jobs))
-    except PipelineError as exc:
-        print(f"ingest: {exc}", file=sys.stderr)
-        return 2
+def run(args: argparse.Namespace) -> int:
+    cfg = load_section(args.params, "ingest")
+    executor = load_section(args.params, "executor").with_jobs(cfg.jobs)
+    check_separate(args.input, args.output)
+    if not args.input.is_dir() or not any(args.input.iterdir()):
+        raise InputError(f"{args.input}: expected a folder of DICOM files, found "
+                         f"{'an empty folder' if args.input.is_dir() else 'nothing'}")
+    result = scan_folder(args.input.absolute(), cfg, executor)
     write_csv(args.output / "series.csv", result.series)
     write_csv(args.output / "rejected.csv", result.rejected)
     metrics = ingest_metrics(result)
@@ -57,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         log.error("no usable CT series; see %s", args.output / "rejected.csv")
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(run, parse_args, argv)
 
 
 if __name__ == "__main__":

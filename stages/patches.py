@@ -27,7 +27,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     cfg = load_section(args.params, "patches")
     executor = load_section(args.params, "executor").with_jobs(cfg.jobs)
     with atomic_dir(args.output) as tmp:
@@ -40,5 +40,9 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def main(argv=None) -> int:
+    return run_stage(run, parse_args, argv)
+
+
 if __name__ == "__main__":
-    raise SystemExit(run_stage(main, parse_args))
+    raise SystemExit(main())

@@ -7,12 +7,11 @@ else groups and validates the series itself with the ingest code.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from pipeline.cli import setup_logging
-from pipeline.config import load_params
-from pipeline.errors import InputError, PipelineError
+from pipeline.cli import run_stage
+from pipeline.config import load_section
+from pipeline.errors import InputError
 from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
 from pipeline.io import atomic_dir, check_separate
 
@@ -27,27 +26,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    setup_logging(args.verbose)
-    params = load_params(args.params)
-    cfg = params.resample
-    executor = params.executor.with_jobs(cfg.jobs)
-    try:
-        check_separate(args.input, args.output)
-        with atomic_dir(args.output) as tmp:
-            report = resample_cohort(args.input.absolute(), tmp, cfg, executor,
-                                     ingest=params.ingest)
-            write_resample_tables(tmp, report, cfg)
-            if report.geometry.empty:  # keep the previous output rather than an empty one
-                raise InputError(f"{args.input}: no series could be resampled "
-                                 f"({len(report.rejected)} rejected); {args.output} kept as it was")
-    except PipelineError as exc:
-        print(f"resample: {exc}", file=sys.stderr)
-        return 2
+def run(args: argparse.Namespace) -> int:
+    cfg = load_section(args.params, "resample")
+    executor = load_section(args.params, "executor").with_jobs(cfg.jobs)
+    # the ingest checks run only on a folder without series.csv (stand-alone use)
+    ingest = (load_section(args.params, "ingest")
+              if not (args.input / "series.csv").is_file() else None)
+    check_separate(args.input, args.output)
+    with atomic_dir(args.output) as tmp:
+        report = resample_cohort(args.input.absolute(), tmp, cfg, executor, ingest=ingest)
+        write_resample_tables(tmp, report, cfg)
+        if report.geometry.empty:  # keep the previous output rather than an empty one
+            raise InputError(f"{args.input}: no series could be resampled "
+                             f"({len(report.rejected)} rejected); {args.output} kept as it was")
     print(f"resampled {len(report.geometry)} series to {cfg.spacing_mm} mm "
           f"({len(report.rejected)} rejected) in {report.seconds:.1f}s -> {args.output}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(run, parse_args, argv)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ import argparse
 import time
 from pathlib import Path
 
-from pipeline.cli import setup_logging
-from pipeline.config import load_params
+from pipeline.cli import run_stage
+from pipeline.config import load_section
 from pipeline.io import atomic_path, write_json
 from pipeline.synth.cohort import synthesize_cohort
 from pipeline.synth.preview import save_preview
@@ -25,13 +25,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    setup_logging(args.verbose)
-    params = load_params(args.params)
-    cfg = params.synthesize
+def run(args: argparse.Namespace) -> int:
+    cfg = load_section(args.params, "synthesize")
+    executor = load_section(args.params, "executor").with_jobs(cfg.jobs)
     start = time.perf_counter()
-    result = synthesize_cohort(args.output.absolute(), cfg, params.executor.with_jobs(cfg.jobs))
+    result = synthesize_cohort(args.output.absolute(), cfg, executor)
     with atomic_path(args.preview, suffix=".png") as tmp:
         save_preview([p.preview for p in result.patients if p.preview is not None], tmp)
     write_json(args.metrics, result.metrics)
@@ -40,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
           f"({m['mb_on_disk']:.1f} MB), {m['nodules']} nodules, {m['candidates']} candidates "
           f"in {time.perf_counter() - start:.1f}s")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(run, parse_args, argv)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def _f(value) -> str:
     return "n/a" if value is None else f"{value:.4f}"
 
 
-def main(args) -> int:
+def run(args) -> int:
     cfg = load_section(args.params, SECTIONS[args.role])
     cv = load_section(args.params, "cv")
     tag = f"{args.role}/fold{args.fold}"
@@ -84,5 +84,9 @@ def main(args) -> int:
     return 0
 
 
+def main(argv=None) -> int:
+    return run_stage(run, parse_args, argv)
+
+
 if __name__ == "__main__":
-    raise SystemExit(run_stage(main, parse_args))
+    raise SystemExit(main())

@@ -49,7 +49,7 @@ def run_stage(main: Callable[[argparse.Namespace], int],
     args = parse_args(argv)
     verbose = bool(getattr(args, "verbose", False))
     setup_logging(verbose)
-    name = Path(sys.argv[0]).stem if argv is None else "stage"
+    name = Path(main.__code__.co_filename).stem
     try:
         return main(args)
     except PipelineError as exc:

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.cli import run_stage
 from pipeline.data.toy_patches import write_toy_patches
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +26,7 @@ def _stage(name):
 
 def _run(name, argv):
     mod = _stage(name)
-    return run_stage(mod.main, mod.parse_args, [str(a) for a in argv])
+    return mod.main([str(a) for a in argv])
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import yaml
 from export_helpers import PREPROCESS, make_cubes
 
 import pipeline.export.run as export_run
-from pipeline.cli import run_stage
 from pipeline.io import write_bytes, write_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -52,7 +51,7 @@ def stage_inputs(tmp_path):
 
 
 def _main(stage, argv):
-    return run_stage(stage.main, stage.parse_args, argv)
+    return stage.main(argv)
 
 
 def _argv(d):

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from imaging_phantoms import COHORT_GEOMETRIES, load_stage, write_params
 
-from pipeline.cli import run_stage
 from pipeline.config import PatchesParams
 from pipeline.data.patch_dataset import INDEX_COLUMNS, build_patches
 from pipeline.imaging.resample_cohort import resample_cohort, resample_provenance
@@ -72,7 +71,7 @@ def test_patches_stage_runs_in_process_and_is_deterministic(volumes, anon_dir, t
     outputs = []
     for run in ("a", "b"):
         out, metrics = tmp_path / run, tmp_path / f"{run}.json"
-        assert run_stage(stage.main, stage.parse_args,
+        assert stage.main(
                          ["--volumes", str(volumes), "--tables", str(anon_dir), "--output",
                           str(out), "--metrics", str(metrics), "--params", str(params)]) == 0
         outputs.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
