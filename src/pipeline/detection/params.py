@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import yaml
 
@@ -127,8 +127,14 @@ class CandidateParams:
             raise ConfigError(f"{source}: {exc}") from None
 
 
-def load_candidate_params(path: str | Path) -> CandidateParams:
-    """Read the ``candidates:`` section of a params file."""
+@overload
+def load_candidate_params(path: str | Path) -> CandidateParams: ...
+@overload
+def load_candidate_params(path: str | Path, required: bool) -> CandidateParams | None: ...
+
+
+def load_candidate_params(path: str | Path, required: bool = True) -> CandidateParams | None:
+    """Read the ``candidates:`` section of a params file (None if absent and not required)."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -137,6 +143,8 @@ def load_candidate_params(path: str | Path) -> CandidateParams:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict) or SECTION not in raw:
+        if not required:
+            return None
         raise ConfigError(f"{path}: expected a '{SECTION}:' section")
     return CandidateParams.from_mapping(raw[SECTION], str(path))
 
@@ -158,3 +166,12 @@ def _ordered(name: str, pair: tuple[float, ...], strict: bool = False) -> None:
     if pair[0] > pair[1] or (strict and pair[0] == pair[1]):
         raise ConfigError(f"{SECTION}.{name} must be [low, high] with low "
                           f"{'<' if strict else '<='} high, got {list(pair)}")
+
+
+DEFAULTS = Path(__file__).with_name("defaults.yaml")
+
+
+def default_candidate_params() -> CandidateParams:
+    """The repository's defaults (``defaults.yaml`` beside this module), for use without
+    ``params.yaml`` (predict on a new folder)."""
+    return load_candidate_params(DEFAULTS)
