@@ -31,10 +31,9 @@ def phantom_params(**changes: object) -> CandidateParams:
     return CandidateParams(**values)  # type: ignore[arg-type]
 
 
-def chest(nodules: bool = True, vessel: bool = True, direction: tuple[float, ...] | None = None
-          ) -> tuple[np.ndarray, Geometry]:
+def chest(nodules: bool = True, vessel: bool = True) -> tuple[np.ndarray, Geometry]:
     """``(z, y, x)`` HU volume and its geometry; world x, y, z in mm (LPS)."""
-    geo = Geometry(ORIGIN, SPACING, direction or (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    geo = Geometry(ORIGIN, SPACING)
     idx = np.indices(SHAPE).reshape(3, -1).T.astype(np.float64)
     w = geo.voxel_to_world(idx).reshape(*SHAPE, 3)
     x, y, z = w[..., 0], w[..., 1], w[..., 2]
@@ -45,6 +44,7 @@ def chest(nodules: bool = True, vessel: bool = True, direction: tuple[float, ...
     if vessel:  # a 2 mm-radius vessel along y through the left lung
         hu[np.hypot(x - 32.0, z - 8.0) < 2.0] = TISSUE_HU
     if nodules:
-        for c, r, v in ((SOLID, 4.0, TISSUE_HU), (GGO, 5.0, -600.0), (JUXTAPLEURAL, 4.0, TISSUE_HU)):
+        for c, r, v in ((SOLID, 4.0, TISSUE_HU), (GGO, 5.0, -600.0),
+                        (JUXTAPLEURAL, 4.0, TISSUE_HU)):
             hu[np.linalg.norm(w - np.asarray(c), axis=-1) < r] = v
     return hu.astype(np.float32), geo

@@ -288,3 +288,17 @@ def test_report_needs_generated_candidates(tmp_path, dicom_series, model_file, c
                        "--model", str(model_file), "--output", str(tmp_path / "p.csv"),
                        "--report", str(tmp_path / "r")])
     assert rc == 2 and "--report" in capsys.readouterr().err
+
+
+def test_series_without_findings_gets_no_sr_and_the_page_says_so(tmp_path):
+    from pipeline.report.writer import write_report
+
+    x = model_inputs(np.full((1, 12, 12, 12), -1000, np.int16), "cube3d", PREPROCESS)
+    model = tmp_path / "closed.onnx"
+    model.write_bytes(export_onnx(make_net(), x, 17,
+                                  build_metadata(make_checkpoint(), x.shape[1:], 1.0, EXPORTER)))
+    write_chest(tmp_path / "scan")
+    result = detect_folder(tmp_path / "scan", model)
+    files = write_report(result.series, result.threshold, tmp_path / "r")
+    assert files.srs == [] and files.pngs == []
+    assert "No finding at or above the operating threshold" in files.index.read_text()
