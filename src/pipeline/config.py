@@ -345,6 +345,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return raw
 
 
+#: Sections whose dataclass lives with its own package (validated by that package's loader, so
+#: editing them never touches this module): name -> where.
+PACKAGE_SECTIONS = {"candidates": "pipeline.detection.params", "node": "pipeline.node.params"}
+
+
 def load_section(path: str | Path, name: str) -> Any:
     """Read and validate one section of ``params.yaml`` (a stage checks only what it reads).
 
@@ -366,7 +371,7 @@ def load_section(path: str | Path, name: str) -> Any:
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate every section of ``params.yaml``; every error names the key."""
     path = Path(path)
-    raw = _read_yaml(path)
+    raw = {k: v for k, v in _read_yaml(path).items() if k not in PACKAGE_SECTIONS}
     try:
         return build(Params, raw, "")
     except ConfigError as exc:
