@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -162,6 +163,41 @@ def test_one_edit_marks_exactly_the_stages_it_affects(tiny_repo, what, edit, exp
         assert _changed_stages(tiny_repo) == expected, f"after changing {what}"
     finally:
         path.write_text(before)
+
+
+def _bare_shell_run(repo: Path, command: str, timeout: int = 900) -> str:
+    """Run a README command in a shell without the venv on PATH (a fresh terminal)."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"),
+           "DVC_NO_ANALYTICS": "1", "CI": "true"}
+    proc = subprocess.run(["sh", "-c", command], cwd=repo, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if proc.returncode != 0:
+        raise AssertionError(f"{command} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                             f"{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def test_readme_experiment_and_queue_commands_work_without_an_activated_venv(tiny_repo):
+    """The README's `dvc exp run` and queue lines, exactly as written, from a bare shell."""
+    readme = (REPO / "README.md").read_text()
+    for line in (".venv/bin/dvc exp run -S", ".venv/bin/dvc exp run --queue -S",
+                 'PATH="$PWD/.venv/bin:$PATH" dvc queue start'):
+        assert line in readme, f"README no longer shows {line!r}"
+    venv = tiny_repo / ".venv"
+    if not venv.exists():  # the project's environment, as `make setup` makes it
+        venv.symlink_to(Path(sys.prefix))
+    _bare_shell_run(tiny_repo, ".venv/bin/dvc exp run -S evaluate.bootstrap=40")
+    assert json.loads((tiny_repo / "metrics/evaluate.json").read_text())["oof"]["patients"] == 6
+    _bare_shell_run(tiny_repo, ".venv/bin/dvc exp run --queue -S evaluate.bootstrap=30")
+    _bare_shell_run(tiny_repo, 'PATH="$PWD/.venv/bin:$PATH" dvc queue start -j 1')
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = _bare_shell_run(tiny_repo, ".venv/bin/dvc queue status")
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(5)
+    assert "Success" in status and "Failed" not in status, status
+    _bare_shell_run(tiny_repo, 'PATH="$PWD/.venv/bin:$PATH" dvc queue stop')
 
 
 def test_param_change_reruns_exactly_the_downstream_stages(tiny_repo):
