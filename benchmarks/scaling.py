@@ -36,7 +36,7 @@ from pipeline.config import load_params
 from pipeline.data.patch_dataset import build_patches, write_patch_tables
 from pipeline.dicom.deid import cohort
 from pipeline.dicom.deid.pseudonyms import load_key
-from pipeline.dicom.scan import scan_folder
+from pipeline.dicom.scan import ingest_scanner, scan_folder
 from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
 from pipeline.io import read_csv, write_csv
 from pipeline.parallel import ExecutorParams
@@ -124,7 +124,8 @@ def preprocess(raw: Path, out: Path, params_path: Path, jobs: int) -> dict[str, 
 
     start = time.perf_counter()
     volumes = out / "volumes"
-    resampled = resample_cohort(anon, volumes, params.resample, executor, ingest=params.ingest)
+    resampled = resample_cohort(anon, volumes, params.resample, executor,
+                                scan=ingest_scanner(params.ingest, executor))
     write_resample_tables(volumes, resampled, params.resample)
     seconds["resample"] = time.perf_counter() - start
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import load_section
+from pipeline.dicom.scan import ingest_scanner
 from pipeline.errors import InputError
 from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
 from pipeline.io import atomic_dir, check_separate
@@ -29,12 +30,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> int:
     cfg = load_section(args.params, "resample")
     executor = load_section(args.params, "executor").with_jobs(cfg.jobs)
-    # the ingest checks run only on a folder without series.csv (stand-alone use)
-    ingest = (load_section(args.params, "ingest")
-              if not (args.input / "series.csv").is_file() else None)
+    scan = None
+    if not (args.input / "series.csv").is_file():  # stand-alone: group with the ingest checks
+        scan = ingest_scanner(load_section(args.params, "ingest"), executor)
     check_separate(args.input, args.output)
     with atomic_dir(args.output) as tmp:
-        report = resample_cohort(args.input.absolute(), tmp, cfg, executor, ingest=ingest)
+        report = resample_cohort(args.input.absolute(), tmp, cfg, executor, scan=scan)
         write_resample_tables(tmp, report, cfg)
         if report.geometry.empty:  # keep the previous output rather than an empty one
             raise InputError(f"{args.input}: no series could be resampled "

@@ -20,7 +20,7 @@ from pipeline.config import load_params
 from pipeline.data.patch_dataset import build_patches, write_patch_tables
 from pipeline.dicom.deid import cohort
 from pipeline.dicom.deid.pseudonyms import KEY_ENV_VAR, load_key
-from pipeline.dicom.scan import scan_folder
+from pipeline.dicom.scan import ingest_scanner, scan_folder
 from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
 from pipeline.io import read_csv, write_csv, write_json
 from pipeline.parallel import ExecutorParams
@@ -67,7 +67,8 @@ def preprocess(raw: Path, out: Path, executor: ExecutorParams) -> dict[str, str]
     write_csv(anon / "quarantine.csv", report.quarantine)
 
     volumes = out / "volumes"
-    resampled = resample_cohort(anon, volumes, PARAMS.resample, executor, ingest=PARAMS.ingest)
+    resampled = resample_cohort(anon, volumes, PARAMS.resample, executor,
+                                scan=ingest_scanner(PARAMS.ingest, executor))
     write_resample_tables(volumes, resampled, PARAMS.resample)
 
     patches = out / "patches"

@@ -8,6 +8,7 @@ import SimpleITK as sitk
 from imaging_phantoms import COHORT_GEOMETRIES, REPO, load_stage, write_params
 
 from pipeline.config import load_params
+from pipeline.dicom.scan import ingest_scanner
 from pipeline.imaging.resample_cohort import resample_cohort
 from pipeline.imaging.volume_table import GEOMETRY_COLUMNS, geometry_from_row
 from pipeline.io import read_csv, read_json
@@ -69,6 +70,6 @@ def test_folder_without_series_table_is_scanned_with_the_ingest_code(anon_dir, t
     (anon_dir / "series.csv").unlink()
     ingest = load_params(REPO / "params.yaml").ingest
     report = resample_cohort(anon_dir, tmp_path / "vol", replace(resample_params, lung_mask=False),
-                             LOCAL1, ingest=ingest)
+                             LOCAL1, scan=ingest_scanner(ingest, LOCAL1))
     assert sorted(report.geometry["series_uid"]) == sorted(COHORT_GEOMETRIES)
     assert set(report.geometry["size_z"]) >= {16}

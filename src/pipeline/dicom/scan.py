@@ -21,7 +21,7 @@ import logging
 import math
 import os
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -228,3 +228,15 @@ def ingest_metrics(result: IngestResult) -> dict[str, Any]:
         "files_rejected_by_reason": dict(sorted(file_reasons.items())),
         "series_rejected_by_reason": dict(sorted(series_reasons.items())),
     }
+
+
+def ingest_scanner(params: IngestParams, executor: ExecutorParams
+                   ) -> Callable[[Path], tuple[pd.DataFrame, pd.DataFrame]]:
+    """``folder -> (series, rejected)`` with the ingest checks, for stages that read a plain
+    folder (resample stand-alone)."""
+
+    def scan(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+        result = scan_folder(folder, params, executor)
+        return result.series, result.rejected
+
+    return scan

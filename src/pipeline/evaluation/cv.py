@@ -19,8 +19,8 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.evaluation.froc import FP_RATES, froc
-from pipeline.evaluation.metrics import auc
 from pipeline.io import read_csv
+from pipeline.metrics import auc
 
 CLASSIFICATION = ("auc", "sensitivity", "specificity", "precision", "f1")
 

@@ -39,9 +39,9 @@ from pipeline.evaluation.cv import (
 )
 from pipeline.evaluation.froc import FP_RATES
 from pipeline.evaluation.gradcam import grad_cam
-from pipeline.evaluation.metrics import pr_table, roc_table
 from pipeline.evaluation.report import GROUPS, axial_views, render_montage
 from pipeline.io import clean_nan, read_csv
+from pipeline.metrics import pr_table, roc_table
 from pipeline.training.checkpoint import load_checkpoint, model_from_checkpoint
 from pipeline.training.run import load_cubes
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from pipeline.config import IngestParams, ResampleParams
+from pipeline.config import ResampleParams
 from pipeline.errors import InputError, PipelineError, SeriesValidationError
 from pipeline.imaging.lung import lung_mask
 from pipeline.imaging.resample import read_series_hu, resample_image, write_volume
@@ -91,26 +92,27 @@ def resample_series(task: ResampleTask) -> dict[str, Any]:
     return row
 
 
-def load_series_table(input_dir: Path, ingest: IngestParams | None, executor: ExecutorParams
+#: ``folder -> (series table, rejected table)``: how a folder without ``series.csv`` is grouped
+#: and validated (the stage passes the ingest code, ``pipeline.dicom.scan.scan_folder``; imaging
+#: sits below dicom and does not import it).
+Scanner = Callable[[Path], tuple[pd.DataFrame, pd.DataFrame]]
+
+
+def load_series_table(input_dir: Path, scan: Scanner | None
                       ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``series_uid, patient_id, files`` of ``input_dir`` and the series rejected by ingest.
 
-    Uses ``input_dir/series.csv`` (the anonymize output) when present, else groups and validates
-    the folder with the ingest code (``pipeline.dicom.scan.scan_folder``).
+    Uses ``input_dir/series.csv`` (the anonymize output) when present, else ``scan``.
     """
     table = input_dir / "series.csv"
     if table.is_file():
         series = read_csv(table, keep_default_na=False)
         rejected = pd.DataFrame(columns=REJECTED_COLUMNS)
     else:
-        if ingest is None:
-            raise PipelineError(f"{input_dir}: no series.csv and no ingest params to scan the "
-                                "folder with")
-        from pipeline.dicom.scan import scan_folder  # imported only in standalone mode
-
-        result = scan_folder(input_dir, ingest, executor)
-        series = result.series
-        rejected = result.rejected.reindex(columns=REJECTED_COLUMNS).fillna("")
+        if scan is None:
+            raise PipelineError(f"{input_dir}: no series.csv and no way to scan the folder")
+        series, rejected = scan(input_dir)
+        rejected = rejected.reindex(columns=REJECTED_COLUMNS).fillna("")
     missing = {"series_uid", "patient_id", "files"} - set(series.columns)
     if missing:
         raise PipelineError(f"{table}: expected columns series_uid, patient_id, files; missing "
@@ -120,7 +122,7 @@ def load_series_table(input_dir: Path, ingest: IngestParams | None, executor: Ex
 
 
 def resample_cohort(input_dir: Path, output_dir: Path, params: ResampleParams,
-                    executor: ExecutorParams, ingest: IngestParams | None = None
+                    executor: ExecutorParams, scan: Scanner | None = None
                     ) -> ResampleReport:
     """Resample every series of ``input_dir`` into ``output_dir``; the tables are returned.
 
@@ -131,7 +133,7 @@ def resample_cohort(input_dir: Path, output_dir: Path, params: ResampleParams,
     if not Path(input_dir).is_dir() or not any(Path(input_dir).iterdir()):
         raise InputError(f"{input_dir}: expected a de-identified DICOM folder, found "
                          f"{'an empty folder' if Path(input_dir).is_dir() else 'nothing'}")
-    series, rejected = load_series_table(Path(input_dir), ingest, executor)
+    series, rejected = load_series_table(Path(input_dir), scan)
     duplicated = series["series_uid"].duplicated(keep="first")
     dup_rows = [{"path": "", "series_uid": uid, "reason": "duplicate series_uid in series table"}
                 for uid in series.loc[duplicated, "series_uid"]]

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, RandomSampler, Sampler, WeightedRandomS
 from pipeline.cli import progress
 from pipeline.config import TrainParams
 from pipeline.data.datasets import PatchDataset
-from pipeline.evaluation.metrics import binary_metrics
+from pipeline.metrics import binary_metrics
 from pipeline.models.inference import predict_proba
 from pipeline.training.seed import seed_worker
 

@@ -23,8 +23,8 @@ from pipeline.data.datasets import PatchDataset, data_hash, load_index, load_pre
 from pipeline.data.folds import plan_fold, read_folds
 from pipeline.data.inputs import model_inputs
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.evaluation.metrics import binary_metrics, choose_threshold
 from pipeline.io import clean_nan
+from pipeline.metrics import binary_metrics, choose_threshold
 from pipeline.models.inference import predict_proba
 from pipeline.models.registry import (
     MODELS,

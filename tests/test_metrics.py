@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pipeline.evaluation.bootstrap import bootstrap_ci
-from pipeline.evaluation.metrics import binary_metrics, choose_threshold, pr_table, roc_table
+from pipeline.metrics import binary_metrics, choose_threshold, pr_table, roc_table
 
 VAL_Y = np.array([0, 0, 0, 1, 1, 1])
 VAL_P = np.array([0.1, 0.4, 0.35, 0.8, 0.7, 0.3])
