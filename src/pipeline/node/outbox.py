@@ -155,7 +155,7 @@ class Outbox:
             m.next_attempt_time = time.time() + wait
             m.write(folder)
             log.warning("series %s: send to %s failed (attempt %d: %s); kept in the outbox, "
-                        "next try in %.0f s", batch, self.dest, m.attempts, error, wait)
+                        "next try in %.1f s", batch, self.dest, m.attempts, error, wait)
             self.submit(batch, m.next_attempt_time)
             return False
         m.write(folder)

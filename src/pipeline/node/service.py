@@ -107,9 +107,14 @@ class Node:
         self.stop()
 
     def idle(self) -> bool:
-        """Nothing arriving, queued, in hand or unsent."""
-        return (self.inbox.pending() == 0 and not self._backlog and self.queue.unfinished_tasks == 0
-                and self.outbox.pending() == 0)
+        """Nothing arriving, sealed, in hand or unsent.
+
+        A series is always in one of: the inbox, ``ready/`` (sealed, queued or in hand, until its
+        results are in the outbox), the worker's unfinished task, the outbox; so checking them in
+        this order never misses one moving between two of them.
+        """
+        return (self.inbox.pending() == 0 and not WorkDir.batches(self.workdir.ready)
+                and self.queue.unfinished_tasks == 0 and self.outbox.pending() == 0)
 
     def wait_idle(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
