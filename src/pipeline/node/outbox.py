@@ -74,7 +74,7 @@ class Outbox:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._in_hand = 0
-        self.sent_batches = 0
+        self.latencies_s: list[float] = []  # per delivered batch: last instance -> stored
 
     def create(self, manifest: Manifest, files: Sequence[Path]) -> None:
         """Write the entry for ``manifest.batch`` with copies of ``files``, whole or not at all."""
@@ -160,11 +160,12 @@ class Outbox:
             return False
         m.write(folder)
         self._done(folder)
-        self.sent_batches += 1
+        latency = time.time() - m.last_instance_time
+        self.latencies_s.append(latency)
         log.info("series %s: %d instance(s), %d finding(s), processed in %.1f s, %d object(s) "
                  "sent to %s in %.1f s (attempt %d); %.1f s from last instance to stored",
                  batch, m.instances, m.findings, m.processed_s, len(m.files), self.dest,
-                 time.time() - t0, m.attempts, time.time() - m.last_instance_time)
+                 time.time() - t0, m.attempts, latency)
         return True
 
     def _done(self, folder: Path) -> None:

@@ -31,6 +31,8 @@ def send_files(dest: Destination, calling_aet: str, files: Sequence[Path],
     Raises:
         SendError: no association (refused, unreachable, timed out) or not one file stored.
     """
+    if not files:
+        return []
     headers = [pydicom.dcmread(f, stop_before_pixels=True) for f in files]
     syntaxes: dict[str, list[str]] = {}
     for ds in headers:
