@@ -78,3 +78,17 @@ def test_bad_yaml_in_params_exits_2(tmp_path, capsys):
     path.write_text("node: [unclosed\n")
     assert main(["--params", str(path)]) == 2
     assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_serve_stage_script_shows_the_stable_flags():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+    done = subprocess.run([sys.executable, str(repo / "stages" / "serve.py"), "--help"],
+                          capture_output=True, text=True, env=env, check=True, cwd=repo)
+    for flag in ("--aet", "--port", "--dest", "--model", "--workdir", "--quiet-seconds"):
+        assert flag in done.stdout
