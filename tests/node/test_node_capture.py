@@ -1,4 +1,4 @@
-"""The Secondary Capture of a findings picture lands in the scan's study, same picture, stable UIDs."""
+"""A Secondary Capture of a findings picture: in the scan's study, same pixels, stable UIDs."""
 
 from __future__ import annotations
 
