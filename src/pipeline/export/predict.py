@@ -6,6 +6,10 @@ with the preprocessing read from the model's metadata. Every candidate comes bac
 ``status`` and, when it could not be scored, a ``reason``; a folder that cannot be used at all
 raises, so the CLI can exit with a message.
 
+Two entry points: ``predict_folder`` scores given candidates (LUNA16 CSV); ``detect_folder``
+finds them itself on every usable series (``pipeline.detection``), scores them, and keeps what
+the report (``pipeline.report``) needs: the resampled volume and the source headers.
+
 Nothing in this module (or what it imports) may import torch: tests check it in a fresh interpreter.
 """
 
@@ -23,6 +27,8 @@ import SimpleITK as sitk
 
 from pipeline.config import IngestParams, ResampleParams
 from pipeline.data.inputs import model_inputs
+from pipeline.detection.candidates import generate_candidates
+from pipeline.detection.params import CandidateParams, default_candidate_params
 from pipeline.errors import ConfigError, DicomReadError, PipelineError, SeriesValidationError
 from pipeline.export.metadata import ModelMetadata
 from pipeline.export.runtime import open_session, predict_proba, session_metadata
@@ -35,10 +41,13 @@ log = logging.getLogger(__name__)
 
 COORDS = ("coordX", "coordY", "coordZ")
 STEPS = ("scan", "read", "resample", "patch", "inference")
+DETECT_STEPS = ("scan", "read", "resample", "candidates", "patch", "inference")
 # status values; every status but "scored" comes with a reason
-SCORED, OUTSIDE, REJECTED, NOT_FOUND, READ_ERROR, BAD_COORDS = (
+SCORED, OUTSIDE, REJECTED, NOT_FOUND, READ_ERROR, BAD_COORDS, NO_CANDIDATES = (
     "scored", "outside_volume", "series_rejected", "series_not_found", "read_error",
-    "bad_coordinates")
+    "bad_coordinates", "no_candidates")
+DETECT_COLUMNS = ["seriesuid", *COORDS, "probability", "prediction", "diameter_mm", "status",
+                  "reason"]
 
 
 
@@ -217,3 +226,119 @@ def predict_folder(dicom_dir: str | Path, candidates: pd.DataFrame, model: str |
     log.info("scored %d of %d candidates in %d series", int((status == SCORED).sum()),
              len(table), scored_series)
     return PredictResult(table=table, series_scored=scored_series, timings_s=timings)
+
+
+@dataclass
+class SeriesFindings:
+    """One usable series after detection: its rows, the resampled volume and source files."""
+
+    seriesuid: str
+    files: list[Path]
+    volume: sitk.Image | None  # resampled HU volume (None when the series could not be read)
+    table: pd.DataFrame  # rows of DETECT_COLUMNS for this series
+
+
+@dataclass
+class DetectResult:
+    """``table`` (:data:`DETECT_COLUMNS`, one row per candidate or per unusable series), the
+    per-series detail for reports, the model's threshold and the seconds per step."""
+
+    table: pd.DataFrame
+    series: list[SeriesFindings]
+    threshold: float | None
+    timings_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(DETECT_STEPS, 0.0))
+
+
+def _status_row(uid: str, status: str, reason: str) -> dict[str, object]:
+    return {"seriesuid": uid, "coordX": np.nan, "coordY": np.nan, "coordZ": np.nan,
+            "probability": np.nan, "prediction": pd.NA, "diameter_mm": np.nan,
+            "status": status, "reason": reason}
+
+
+def detect_series(files: list[Path], uid: str, session: object, meta: ModelMetadata,
+                  params: CandidateParams, batch_size: int, timings_s: dict[str, float]
+                  ) -> SeriesFindings:
+    """Read, resample, generate candidates, score them: the rows of one series."""
+    t0 = time.perf_counter()
+    try:
+        image = read_series_hu(files)
+    except (DicomReadError, SeriesValidationError) as exc:
+        table = pd.DataFrame([_status_row(uid, READ_ERROR, str(exc))], columns=DETECT_COLUMNS)
+        return SeriesFindings(uid, files, None, table)
+    t1 = time.perf_counter()
+    volume = resample_image(image, resample_params(meta.preprocess))
+    t2 = time.perf_counter()
+    array = sitk.GetArrayViewFromImage(volume)
+    geometry = Geometry.from_sitk(volume)
+    found = generate_candidates(array, geometry, params, uid)
+    t3 = time.perf_counter()
+    centers = found[list(COORDS)].to_numpy(dtype=np.float64)
+    cubes, inside = extract_cubes(array, geometry, centers, int(meta.preprocess["cube_size"]))
+    inputs = model_inputs(cubes[inside], meta.input_kind, meta.preprocess)
+    t4 = time.perf_counter()
+    prob = np.full(len(found), np.nan)
+    prob[inside] = predict_proba(session, inputs, batch_size)  # type: ignore[arg-type]
+    t5 = time.perf_counter()
+    for key, dt in (("read", t1 - t0), ("resample", t2 - t1), ("candidates", t3 - t2),
+                    ("patch", t4 - t3), ("inference", t5 - t4)):
+        timings_s[key] = timings_s.get(key, 0.0) + dt
+    if found.empty:
+        table = pd.DataFrame([_status_row(uid, NO_CANDIDATES, "the candidate generator found no "
+                                          "nodule-like blob in the lungs")], columns=DETECT_COLUMNS)
+        return SeriesFindings(uid, files, volume, table)
+    table = found[["seriesuid", *COORDS, "diameter_mm"]].copy()
+    table["probability"] = prob
+    prediction = pd.Series(pd.NA, index=table.index, dtype="Int64")
+    if meta.threshold is not None:
+        ok = ~np.isnan(prob)
+        prediction[ok] = (prob[ok] >= meta.threshold).astype(int)
+    table["prediction"] = prediction
+    table["status"] = np.where(inside, SCORED, OUTSIDE)
+    table["reason"] = np.where(inside, "", "candidate centre lies outside the scanned volume")
+    table = table.sort_values("probability", ascending=False, kind="stable", na_position="last")
+    return SeriesFindings(uid, files, volume, table[DETECT_COLUMNS].reset_index(drop=True))
+
+
+def detect_folder(dicom_dir: str | Path, model: str | Path | bytes,
+                  params: CandidateParams | None = None, ingest: IngestParams | None = None,
+                  executor: ExecutorParams | None = None, batch_size: int = 64) -> DetectResult:
+    """Find and score nodule candidates on every usable series under ``dicom_dir``.
+
+    Series are grouped by SeriesInstanceUID over the whole folder tree (a study exported in
+    several folders is one series). A series rejected by ingest's checks, or that cannot be read,
+    gives one row with its ``status`` and ``reason``; a usable series gives one row per
+    candidate, most probable first (or one ``no_candidates`` row).
+
+    Raises:
+        DicomReadError, SeriesValidationError: the folder holds no DICOM series at all.
+        ConfigError: bad model (missing, or without the export metadata).
+    """
+    from pipeline.dicom.scan import scan_folder
+
+    params = params or default_candidate_params()
+    ingest = ingest or default_ingest_params()
+    root = Path(dicom_dir)
+    if not root.is_dir():
+        raise DicomReadError(f"{root}: not a folder")
+    session = open_session(model)
+    meta = session_metadata(session, "<bytes>" if isinstance(model, bytes) else model)
+    timings = dict.fromkeys(DETECT_STEPS, 0.0)
+    t0 = time.perf_counter()
+    scan = scan_folder(root, ingest, executor or ExecutorParams(jobs=ingest.jobs))
+    timings["scan"] = time.perf_counter() - t0
+    rejected = _rejection_reasons(scan.rejected)
+    if scan.series.empty and not rejected:
+        raise _unusable_folder(root, scan.files_seen, scan.rejected)
+    series = []
+    for r in scan.series.sort_values("series_uid", kind="stable").itertuples():
+        files = [root / f for f in str(r.files).split("|")]
+        series.append(detect_series(files, str(r.series_uid), session, meta, params, batch_size,
+                                    timings))
+    rows = [pd.DataFrame([_status_row(uid, REJECTED, f"series rejected by ingest checks: {why}")
+                          for uid, why in rejected.items()], columns=DETECT_COLUMNS)]
+    frames = [s.table for s in series] + ([rows[0]] if rejected else [])
+    table = pd.concat(frames, ignore_index=True)
+    table["prediction"] = table["prediction"].astype("Int64")
+    log.info("%d candidates in %d series (%d rejected)", int((table["status"] == SCORED).sum()),
+             len(series), len(rejected))
+    return DetectResult(table=table, series=series, threshold=meta.threshold, timings_s=timings)

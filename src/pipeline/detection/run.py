@@ -1,0 +1,93 @@
+"""The candidates stage: generate candidates on every resampled volume, label and measure them.
+
+``run(volumes_dir, params, annotations)`` reads ``geometry.csv`` and the ``.nii.gz`` volumes of the
+resample stage (docs/data-contracts.md), one worker per scan, and returns a report whose
+``write`` puts ``candidates.csv`` and the metrics JSON in place atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import SimpleITK as sitk
+
+from pipeline.detection.candidates import CANDIDATE_COLUMNS, generate_candidates
+from pipeline.detection.labels import generator_metrics, label_candidates
+from pipeline.detection.params import CandidateParams
+from pipeline.errors import PipelineError
+from pipeline.imaging.geometry import Geometry
+from pipeline.io import read_csv, write_csv, write_json
+from pipeline.parallel import ExecutorParams, map_items
+
+log = logging.getLogger(__name__)
+
+CSV_FLOAT_FORMAT = "%.3f"
+
+
+@dataclass(frozen=True)
+class ScanTask:
+    seriesuid: str
+    path: str
+    params: CandidateParams
+
+
+@dataclass(frozen=True)
+class CandidatesReport:
+    """``candidates`` (:data:`CANDIDATE_COLUMNS`, plus ``class`` and ``annotation_id`` when
+    labelled) and the metrics (generator sensitivity, candidates per scan)."""
+
+    candidates: pd.DataFrame
+    metrics: dict[str, Any]
+    seconds: float
+
+    def write(self, candidates_csv: Path, metrics_json: Path) -> None:
+        write_csv(candidates_csv, self.candidates, float_format=CSV_FLOAT_FORMAT)
+        write_json(metrics_json, self.metrics)
+
+
+def scan_candidates(task: ScanTask) -> pd.DataFrame:
+    """Worker: the candidates of one volume file."""
+    image = sitk.ReadImage(task.path)
+    volume = sitk.GetArrayFromImage(image)
+    return generate_candidates(volume, Geometry.from_sitk(image), task.params, task.seriesuid)
+
+
+def read_volume_table(volumes_dir: Path) -> pd.DataFrame:
+    """``geometry.csv`` of the resample stage, checked for the columns used here."""
+    path = Path(volumes_dir) / "geometry.csv"
+    if not path.is_file():
+        raise PipelineError(f"{path}: not found (expected the resample stage's output folder)")
+    table = read_csv(path, keep_default_na=False)
+    missing = {"series_uid", "file"} - set(table.columns)
+    if missing:
+        raise PipelineError(f"{path}: expected columns series_uid, file; missing {sorted(missing)}")
+    return table.astype({"series_uid": str, "file": str})
+
+
+def run(volumes_dir: Path, params: CandidateParams, annotations: pd.DataFrame | None = None,
+        executor: ExecutorParams | None = None) -> CandidatesReport:
+    """Candidates of every volume of ``volumes_dir``, labelled when ``annotations`` are given."""
+    start = time.perf_counter()
+    table = read_volume_table(volumes_dir)
+    tasks = [ScanTask(r.series_uid, str(Path(volumes_dir) / r.file), params)
+             for r in table.itertuples(index=False)]
+    frames = map_items(scan_candidates, tasks, executor or ExecutorParams(jobs=params.jobs),
+                       desc="candidates")
+    frames = [f for f in frames if len(f)]
+    candidates = (pd.concat(frames, ignore_index=True) if frames
+                  else pd.DataFrame(columns=[*CANDIDATE_COLUMNS, "density"]))
+    metrics: dict[str, Any] = {"max_candidates": params.max_candidates}
+    if annotations is not None:
+        candidates = label_candidates(candidates, annotations)
+        metrics.update(generator_metrics(candidates, annotations, table["series_uid"]))
+    else:
+        metrics.update(scans=len(tasks), candidates=int(len(candidates)),
+                       candidates_per_scan=round(len(candidates) / max(len(tasks), 1), 2))
+    seconds = time.perf_counter() - start
+    log.info("%d candidates in %d scans in %.1fs", len(candidates), len(tasks), seconds)
+    return CandidatesReport(candidates=candidates, metrics=metrics, seconds=seconds)
