@@ -190,3 +190,52 @@ def node_params(tmp_path: Path, dest: str, **kwargs: object) -> NodeParams:
     return NodeParams(**values)  # type: ignore[arg-type]
 
 
+
+
+def synthetic_series(root: Path, profile: str = "tiny", seed: int = 7) -> Series:
+    """One patient of the synthetic cohort (``profile``: tiny for tests, small is the default),
+    plain Explicit VR, one series; its files as written (PACS-like names)."""
+    from pipeline.config import SynthesizeParams
+    from pipeline.synth.cohort import generate_patient, plan_cohort
+
+    params = SynthesizeParams(
+        seed=seed, profile=profile, n_patients=1, nodules_per_patient=(2, 2),  # type: ignore[arg-type]
+        nodule_diameter_mm=(10.0, 16.0), negatives_per_nodule=1.0, hard_negative_fraction=0.5,
+        rle_fraction=0.0, implicit_vr_fraction=0.0, feet_first_fraction=0.0, prone_fraction=0.0,
+        split_study_fraction=0.0, second_series_fraction=0.0, jobs=1)
+    dicom = root / "dicom"
+    [record] = generate_patient(plan_cohort(params, dicom)[0]).series
+    files = [dicom / f for f in record.files]
+    study = str(pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+    return Series(study, record.series_uid, files)
+
+
+def tiny_model(path: Path, mean_cutoff: float = 0.56, gain: float = 10.0) -> Path:
+    """A tiny 3D "network" exported with the metadata predict reads (operating threshold 0.5).
+
+    The cut-off suits the tiny synthetic scan of ``synthetic_series``: a few of its ~150 candidates
+    are findings.
+    """
+    import torch
+    from torch import nn
+
+    from pipeline.data.inputs import model_inputs
+    from pipeline.export.metadata import build_metadata
+    from pipeline.export.onnx_export import EXPORTER, export_onnx
+
+    preprocess = {"spacing_mm": 1.0, "cube_size": 12, "slice_px": 8,
+                  "hu_window": [-1000.0, 400.0], "hu_range": [-1024.0, 3071.0],
+                  "interpolator": "linear", "anti_alias": True, "axes": "zyx-LPS-ascending"}
+    checkpoint = {"model_name": "tiny3d", "model_kwargs": {}, "input_kind": "cube3d",
+                  "preprocess": preprocess, "train_params": {}, "data_hash": "md5:0",
+                  "best_epoch": 1, "val_auc": 0.5}
+    # the probability grows with the cube's mean intensity: tissue-filled blobs (nodules) score
+    # above air-filled ones, so a synthetic scan gives a few findings, not all candidates
+    net = nn.Sequential(nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(1, 2)).eval()
+    with torch.no_grad():
+        net[-1].weight.copy_(torch.tensor([[0.0], [gain]]))
+        net[-1].bias.copy_(torch.tensor([0.0, -gain * mean_cutoff]))
+    x = model_inputs(np.full((1, 12, 12, 12), -1000, np.int16), "cube3d", preprocess)
+    path.write_bytes(export_onnx(net, x, 17, build_metadata(checkpoint, x.shape[1:], 0.5,
+                                                            EXPORTER)))
+    return path

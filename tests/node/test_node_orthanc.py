@@ -14,10 +14,11 @@ import pydicom
 import pytest
 from node_helpers import (
     NODE_AET,
-    RecordingProcessor,
     free_port,
     node_params,
     store,
+    synthetic_series,
+    tiny_model,
     wait_for,
     write_series,
 )
@@ -25,6 +26,8 @@ from orthanc_server import ORTHANC, Orthanc
 
 from pipeline.node.layout import WorkDir
 from pipeline.node.outbox import Manifest
+from pipeline.node.process import PredictProcessor
+from pipeline.node.service import Node
 from pipeline.node.sr import finding_summary, referenced_series
 
 pytestmark = pytest.mark.skipif(ORTHANC is None, reason="Orthanc is not installed (apt-get "
@@ -48,29 +51,35 @@ def _srs_of(orthanc: Orthanc, study_id: str) -> list[pydicom.Dataset]:
     return out
 
 
-def test_orthanc_sends_a_study_and_gets_the_findings_sr_back(tmp_path, orthanc_and_node_port,
-                                                             start_node):
+def test_orthanc_sends_a_study_and_gets_back_the_sr_of_predict(tmp_path, orthanc_and_node_port,
+                                                                caplog):
     orthanc, node_port = orthanc_and_node_port
-    processor = RecordingProcessor(points_mm=((0.0, 0.0, -45.0), (3.0, -1.5, -42.5)))
-    node = start_node(node_params(tmp_path, orthanc.dest, port=node_port), processor)
-    series = write_series(tmp_path / "scan", n_slices=8, size=24)
+    model = tiny_model(tmp_path / "model.onnx")
+    series = synthetic_series(tmp_path / "scan")
     study_id = orthanc.upload(series.files)
-
-    job = orthanc.send_to_node(study_id)
-    assert job["InstancesCount"] == 8 and job["FailedInstancesCount"] == 0
-    assert node.wait_idle(60)
+    node = Node(node_params(tmp_path, orthanc.dest, port=node_port, model=str(model),
+                            quiet_seconds=1.0))  # the default processing: predict, no candidates
+    node.start()
+    try:
+        job = orthanc.send_to_node(study_id)
+        assert job["InstancesCount"] == len(series.files) and job["FailedInstancesCount"] == 0
+        assert node.wait_idle(180)
+    finally:
+        node.stop()
 
     [sr] = _srs_of(orthanc, study_id)
     assert sr.StudyInstanceUID == series.study_uid
     assert referenced_series(sr) == {series.series_uid}
-    # the same files processed locally state the same findings
+    # predict run on the same files states the same findings
     local = tmp_path / "local"
     (local / "in").mkdir(parents=True)
     for f in series.files:
         shutil.copyfile(f, local / "in" / f"{f.name}.dcm")
-    [expected] = processor(local / "in", local / "out").sr_paths
-    assert finding_summary(sr) == finding_summary(pydicom.dcmread(expected))
-    assert len(finding_summary(sr)) == 2
+    expected = PredictProcessor(model)(local / "in", local / "out")
+    assert finding_summary(sr) == finding_summary(pydicom.dcmread(expected.sr_paths[0]))
+    assert len(finding_summary(sr)) == expected.findings > 0
+    health = [m for r in caplog.records if "from last instance to stored" in (m := r.getMessage())]
+    assert len(health) == 1 and f"{expected.findings} finding(s)" in health[0]
 
 
 def test_node_not_registered_in_orthanc_cannot_store_there(tmp_path, orthanc_and_node_port,
