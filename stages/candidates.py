@@ -22,8 +22,7 @@ from pipeline.io import read_csv
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--volumes", type=Path, default=Path("data/processed/volumes"))
-    p.add_argument("--annotations", type=Path,
-                   default=Path("data/interim/anonymized/annotations.csv"),
+    p.add_argument("--annotations", default="data/interim/anonymized/annotations.csv",
                    help="LUNA16 annotations to label against ('' for none)")
     p.add_argument("--output", type=Path, default=Path("data/processed/candidates/candidates.csv"))
     p.add_argument("--metrics", type=Path, default=Path("metrics/candidates.json"))
@@ -38,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_candidate_params(args.params)
         annotations = None
-        if str(args.annotations):
-            if not args.annotations.is_file():
+        if args.annotations:
+            if not Path(args.annotations).is_file():
                 raise PipelineError(f"{args.annotations}: annotations CSV not found")
             annotations = read_csv(args.annotations)
         report = run(args.volumes, params, annotations)

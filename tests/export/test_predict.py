@@ -17,7 +17,12 @@ from pipeline.config import ResampleParams, load_params
 from pipeline.data.inputs import model_inputs
 from pipeline.export.metadata import build_metadata
 from pipeline.export.onnx_export import EXPORTER, export_onnx
-from pipeline.export.predict import default_ingest_params, predict_folder
+from pipeline.export.predict import (
+    DETECT_COLUMNS,
+    default_ingest_params,
+    detect_folder,
+    predict_folder,
+)
 from pipeline.export.predict_cli import main as predict_main
 from pipeline.imaging.geometry import Geometry
 
@@ -179,3 +184,121 @@ def test_params_file_is_accepted_for_ingest_checks(tmp_path, dicom_series, model
     assert predict_main(["--dicom", str(tmp_path / "scan"), "--candidates", str(csv),
                          "--model", str(model_file), "--output", str(tmp_path / "p.csv"),
                          "--params", str(tmp_path / "params.yaml")]) == 0
+
+
+# --- predict without --candidates: the generator finds them -------------------------------------
+
+CHEST_UID = "1.2.826.0.1.3680043.8.498.10"
+CHEST_NODULE_MM = (-30.0, 0.0, 0.0)
+CHEST_ORIGIN, CHEST_SPACING, CHEST_SHAPE = (-63.0, -47.0, -20.0), (2.0, 2.0, 2.0), (20, 48, 64)
+
+
+def write_chest(folder: Path, series_uid: str = CHEST_UID, split: bool = False) -> list[Path]:
+    """A small chest CT (body, two lungs, an 8 mm solid nodule at CHEST_NODULE_MM) as DICOM.
+
+    With ``split``, odd slices go to a second folder, as a study exported in two parts.
+    """
+    from export_helpers import IDENTITY
+
+    from pipeline.synth.dicom_writer import SeriesUIDs, write_ct_series
+
+    geo = Geometry(origin=CHEST_ORIGIN, spacing=CHEST_SPACING)
+    nz, ny, nx = CHEST_SHAPE
+    idx = np.indices(CHEST_SHAPE).reshape(3, -1).T[:, ::-1]
+    w = geo.index_to_world(idx).reshape(nz, ny, nx, 3)
+    x, y = w[..., 0], w[..., 1]
+    hu = np.full(CHEST_SHAPE, -1000.0)
+    hu[(x / 60) ** 2 + (y / 44) ** 2 < 1] = 40.0
+    for cx in (-30.0, 30.0):
+        hu[((x - cx) / 24) ** 2 + (y / 32) ** 2 < 1] = -850.0
+    hu[np.linalg.norm(w - np.asarray(CHEST_NODULE_MM), axis=-1) < 4.0] = 40.0
+    uids = SeriesUIDs(study_uid=f"{series_uid}.1", series_uid=series_uid,
+                      frame_of_reference_uid=f"{series_uid}.2",
+                      sop_instance_uids=tuple(f"{series_uid}.3.{k}" for k in range(nz)))
+    paths = [folder / ("part2" if split and k % 2 else "part1") / f"IM{k:04d}" for k in range(nz)]
+    return write_ct_series(hu, geo, paths, IDENTITY, uids)
+
+
+@pytest.fixture
+def open_model(tmp_path):
+    """The tiny network with threshold 0: every scored candidate is a finding."""
+    x = model_inputs(np.full((1, 12, 12, 12), -1000, np.int16), "cube3d", PREPROCESS)
+    meta = build_metadata(make_checkpoint(), x.shape[1:], 0.0, EXPORTER)
+    path = tmp_path / "open.onnx"
+    path.write_bytes(export_onnx(make_net(), x, 17, meta))
+    return path
+
+
+def test_without_candidates_every_generated_candidate_gets_a_scored_row(tmp_path, model_file):
+    write_chest(tmp_path / "scan")
+    out = tmp_path / "p.csv"
+    assert predict_main(["--dicom", str(tmp_path / "scan"), "--model", str(model_file),
+                         "--output", str(out)]) == 0
+    table = pd.read_csv(out, dtype={"seriesuid": str})
+    assert list(table.columns) == DETECT_COLUMNS
+    assert (table["seriesuid"] == CHEST_UID).all() and (table["status"] == "scored").all()
+    d = np.linalg.norm(table[["coordX", "coordY", "coordZ"]].to_numpy() - CHEST_NODULE_MM, axis=1)
+    assert d.min() < 2.0  # the nodule is among the candidates
+    assert table["probability"].between(0, 1).all()
+    assert ((table["probability"] >= 0.5).astype(int) == table["prediction"]).all()
+
+
+def test_study_split_across_folders_is_one_series(tmp_path, model_file):
+    write_chest(tmp_path / "study", split=True)
+    result = detect_folder(tmp_path / "study", model_file)
+    assert len(result.series) == 1 and result.series[0].seriesuid == CHEST_UID
+    assert len(result.series[0].files) == CHEST_SHAPE[0]
+
+
+def test_series_rejected_by_ingest_gets_a_row_with_the_reason(tmp_path, dicom_series,
+                                                             model_file):
+    write_chest(tmp_path / "scan/a")
+    files = dicom_series("scan/b", UID_B)
+    files[5].unlink()
+    table = detect_folder(tmp_path / "scan", model_file).table
+    rejected = table[table["seriesuid"] == UID_B]
+    assert rejected["status"].tolist() == ["series_rejected"]
+    assert rejected["reason"].iloc[0].startswith("series rejected by ingest checks: ")
+    assert (table.loc[table["seriesuid"] == CHEST_UID, "status"] == "scored").all()
+
+
+def test_detect_and_report_never_import_torch(tmp_path, open_model):
+    write_chest(tmp_path / "scan")
+    out, report = tmp_path / "p.csv", tmp_path / "report"
+    code = ("import sys; from pipeline.export.predict_cli import main; "
+            f"rc = main(['--dicom', {str(tmp_path / 'scan')!r}, '--model', {str(open_model)!r}, "
+            f"'--output', {str(out)!r}, '--report', {str(report)!r}]); "
+            "import json; print(json.dumps({'rc': rc, 'torch': sorted(m for m in sys.modules "
+            "if m == 'torch' or m.startswith('torch.'))}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=True)
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"rc": 0, "torch": []}
+    table = pd.read_csv(out)
+    n = int((table["prediction"] == 1).sum())
+    assert n >= 1
+    assert (report / "index.html").is_file() and (report / "sr.dcm").is_file()
+    assert len(list(report.glob("finding_*.png"))) == n
+    assert "probability" in (report / "index.html").read_text()
+
+
+def test_report_needs_generated_candidates(tmp_path, dicom_series, model_file, capsys):
+    dicom_series("scan", UID_A)
+    csv = _candidates(tmp_path / "c.csv", INSIDE)
+    rc = predict_main(["--dicom", str(tmp_path / "scan"), "--candidates", str(csv),
+                       "--model", str(model_file), "--output", str(tmp_path / "p.csv"),
+                       "--report", str(tmp_path / "r")])
+    assert rc == 2 and "--report" in capsys.readouterr().err
+
+
+def test_series_without_findings_gets_no_sr_and_the_page_says_so(tmp_path):
+    from pipeline.report.writer import write_report
+
+    x = model_inputs(np.full((1, 12, 12, 12), -1000, np.int16), "cube3d", PREPROCESS)
+    model = tmp_path / "closed.onnx"
+    model.write_bytes(export_onnx(make_net(), x, 17,
+                                  build_metadata(make_checkpoint(), x.shape[1:], 1.0, EXPORTER)))
+    write_chest(tmp_path / "scan")
+    result = detect_folder(tmp_path / "scan", model)
+    files = write_report(result.series, result.threshold, tmp_path / "r")
+    assert files.srs == [] and files.pngs == []
+    assert "No finding at or above the operating threshold" in files.index.read_text()

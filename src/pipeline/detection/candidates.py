@@ -48,8 +48,9 @@ def generate_candidates(volume_hu: np.ndarray, geometry: Geometry, params: Candi
     image, background = prepare_image(volume_hu[box], mask[box], params.hu_clip)
     blobs = detect_blobs(image, spacing, mask[box],  # type: ignore[arg-type]
                          scale_radii_mm(params.radius_mm, params.scales), params.min_response_hu)
-    keep, solid = gate(blobs, background, params)
-    blobs, solid = blobs.select(keep), solid[keep]
+    keep = gate(blobs, background, params)
+    blobs = blobs.select(keep)
+    solid = centre_values(image, blobs.voxel) >= params.solid_hu
     score = blob_score(blobs, solid, params.subsolid_weight, params.scale_exponent)
     offset = np.array([s.start for s in box], dtype=np.float64)
     world = geometry.voxel_to_world(blobs.voxel + offset) if len(blobs) else np.zeros((0, 3))
@@ -68,17 +69,23 @@ def prepare_image(volume_hu: np.ndarray, mask: np.ndarray, hu_clip: tuple[float,
     return image, background
 
 
-def gate(blobs: Blobs, background_hu: float, params: CandidateParams
-         ) -> tuple[np.ndarray, np.ndarray]:
-    """Which blobs are nodule-like, and which of those are solid.
+def gate(blobs: Blobs, background_hu: float, params: CandidateParams) -> np.ndarray:
+    """bool per blob: nodule-like.
 
     A blob is kept when its shape ratio reaches ``min_blob_ratio``, its smoothed centre is at
     least ``subsolid_hu`` and ``min_contrast_hu`` above the lung background.
     """
     contrast = blobs.center_hu - background_hu
     keep = (blobs.blob_ratio >= params.min_blob_ratio) & (blobs.center_hu >= params.subsolid_hu)
-    keep &= contrast >= params.min_contrast_hu
-    return keep, blobs.center_hu >= params.solid_hu
+    return keep & (contrast >= params.min_contrast_hu)
+
+
+def centre_values(image: np.ndarray, voxel: np.ndarray) -> np.ndarray:
+    """HU of ``image`` at the nearest voxel of each ``(z, y, x)`` point (solid if >= solid_hu)."""
+    if len(voxel) == 0:
+        return np.zeros(0)
+    idx = np.clip(np.round(voxel).astype(np.intp), 0, np.asarray(image.shape) - 1)
+    return image[idx[:, 0], idx[:, 1], idx[:, 2]].astype(np.float64)
 
 
 def blob_score(blobs: Blobs, solid: np.ndarray, subsolid_weight: float, scale_exponent: float

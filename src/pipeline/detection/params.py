@@ -30,9 +30,9 @@ class CandidateParams:
         radius_mm: smallest and largest nodule radius searched (3-30 mm spheres: [1.5, 15]).
         scales: number of blob scales, geometric between the two radii.
         hu_clip: HU range the blob filter sees; brighter tissue (bone) counts as its top.
-        solid_hu: a blob whose smoothed centre is at least this dense is "solid".
-        subsolid_hu: a blob whose smoothed centre is below this is not a nodule (air, noise);
-            between the two it is "sub-solid" (ground glass, part-solid).
+        solid_hu: a blob whose centre voxel is at least this dense is "solid", else
+            "sub-solid" (ground glass).
+        subsolid_hu: a blob whose smoothed centre is below this is not a nodule (air, noise).
         min_response_hu: weakest scale-normalised LoG peak (about 0.9 x the contrast of a
             sphere, HU) looked at.
         min_contrast_hu: smallest blob contrast over the lung background (HU) kept.
