@@ -14,7 +14,7 @@ Processing is the real predict (``--model models/model.onnx``) or, without ``--m
 pass-through that returns no object (the node's own overhead). Usage:
 
     .venv/bin/python benchmarks/node_load.py [--series 20] [--associations 4] [--slices 8]
-        [--size 64] [--quiet 2] [--workers 1] [--model models/model.onnx]
+        [--size 64] [--quiet 2] [--workers 1] [--model models/model.onnx] [--profile tiny]
 """
 
 from __future__ import annotations
@@ -58,6 +58,23 @@ def build(root: Path, n_series: int, n_slices: int, size: int) -> list[list[Path
         paths = [root / f"s{s:03d}" / f"IM{k:04d}" for k in range(n_slices)]
         out.append(write_ct_series(volume, Geometry((0, 0, 0), (0.7, 0.7, 1.25)), paths,
                                    IDENTITY, uids))
+    return out
+
+
+def build_synthetic(root: Path, n_series: int, profile: str) -> list[list[Path]]:
+    """``n_series`` patients of the synthetic cohort (one plain series each)."""
+    from pipeline.config import SynthesizeParams
+    from pipeline.synth.cohort import generate_patient, plan_cohort
+
+    params = SynthesizeParams(
+        seed=5, profile=profile, n_patients=n_series, nodules_per_patient=(1, 3),  # type: ignore[arg-type]
+        nodule_diameter_mm=(8.0, 20.0), negatives_per_nodule=2.0, hard_negative_fraction=0.5,
+        rle_fraction=0.0, implicit_vr_fraction=0.0, feet_first_fraction=0.0, prone_fraction=0.0,
+        split_study_fraction=0.0, second_series_fraction=0.0, jobs=1)
+    out = []
+    for plan in plan_cohort(params, root):
+        [record] = generate_patient(plan).series
+        out.append([root / f for f in record.files])
     return out
 
 
@@ -115,12 +132,15 @@ def main() -> None:
     p.add_argument("--quiet", type=float, default=2.0)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--model", type=Path, default=None, help="run the real predict with this model")
+    p.add_argument("--profile", choices=("tiny", "small"), default=None,
+                   help="send synthetic chest CTs of this profile (default: noise slices)")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        series = build(root / "in", args.series, args.slices, args.size)
-        n_inst = args.series * args.slices
+        series = (build_synthetic(root / "in", args.series, args.profile) if args.profile
+                  else build(root / "in", args.series, args.slices, args.size))
+        n_inst = sum(len(files) for files in series)
 
         floor_port = free_port()
         floor_ae, got = sink(floor_port, "FLOOR")
@@ -147,7 +167,9 @@ def main() -> None:
         node.stop()
         dest_ae.shutdown()
         lat = node.outbox.latencies_s
-        print(f"{args.series} series x {args.slices} slices of {args.size}^2 over "
+        shape = (f"{args.profile} synthetic chests" if args.profile
+                 else f"{args.slices} slices of {args.size}^2")
+        print(f"{args.series} series ({n_inst} instances, {shape}) over "
               f"{args.associations} associations, quiet {args.quiet:g} s, "
               f"processing: {'predict ' + str(args.model) if args.model else 'pass-through'}")
         print(f"  floor (bare SCP, keeps nothing): {n_inst / floor_s:8.1f} instances/s "
