@@ -62,3 +62,24 @@ def test_unusable_series_fails_with_predicts_reason(tmp_path, scan_and_model):
     (empty / "junk.dcm").write_bytes(b"not dicom at all")
     with pytest.raises(ProcessingError, match="predict exited with status 2: .*no DICOM series"):
         PredictProcessor(model)(empty, tmp_path / "out")
+
+
+def test_a_series_without_findings_is_done_with_nothing_to_send(tmp_path):
+    from pipeline.node.process import _explain_no_sr
+
+    csv = tmp_path / "predictions.csv"
+    csv.write_text("seriesuid,probability,prediction,status,reason\n"
+                   "1.2.3,0.01,0,scored,\n1.2.3,,,no_candidates,generator found nothing\n")
+    _explain_no_sr(csv)  # no error: the node records 0 findings and sends nothing
+
+
+def test_a_rejected_series_without_sr_fails_with_its_reason(tmp_path):
+    import pytest
+
+    from pipeline.node.process import ProcessingError, _explain_no_sr
+
+    csv = tmp_path / "predictions.csv"
+    csv.write_text("seriesuid,probability,prediction,status,reason\n"
+                   "1.2.3,,,series_rejected,missing slice\n")
+    with pytest.raises(ProcessingError, match="series_rejected: missing slice"):
+        _explain_no_sr(csv)

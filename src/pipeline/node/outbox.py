@@ -141,8 +141,8 @@ class Outbox:
         todo = [folder / f for f in m.files if f not in m.sent]
         m.attempts += 1
         t0 = time.time()
-        try:
-            stored = self._send(self.dest, self.calling_aet, todo)
+        try:  # a series without findings has nothing to send: no association at all
+            stored = self._send(self.dest, self.calling_aet, todo) if todo else []
             error = "" if len(stored) == len(todo) else "some objects were not stored"
         except SendError as exc:
             stored, error = [], str(exc)

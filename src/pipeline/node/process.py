@@ -55,6 +55,28 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no message"
 
 
+NO_FINDING_STATUSES = {"scored", "no_candidates"}
+
+
+def _explain_no_sr(predictions: Path) -> None:
+    """predict writes no SR for a series without findings (TID 1500 needs a measurement group);
+    anything else without an SR (a rejected or unreadable series) is a failure, with its reason.
+    """
+    import csv
+
+    if not predictions.is_file():
+        raise ProcessingError("predict wrote neither an SR nor predictions.csv")
+    with open(predictions, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    bad = [r for r in rows if r.get("status") not in NO_FINDING_STATUSES]
+    if not rows or bad:
+        first = bad[0] if bad else {}
+        raise ProcessingError(f"predict scored nothing: {first.get('status', 'no rows')}: "
+                              f"{first.get('reason', '')}".rstrip(": "))
+    if any(r.get("prediction") == "1" for r in rows):
+        raise ProcessingError("predict found findings above the threshold but wrote no SR")
+
+
 @dataclass(frozen=True)
 class PredictProcessor:
     """Run ``predict --report`` on the series; optionally add Secondary Captures of its pictures."""
@@ -90,7 +112,8 @@ class PredictProcessor:
         report = out_dir / "report"
         srs = tuple(sorted(report.glob("sr*.dcm")))
         if not srs:
-            raise ProcessingError(f"predict wrote no SR into {report.name}/")
+            _explain_no_sr(out_dir / "predictions.csv")
+            return ProcessResult(())  # a usable series with no finding: nothing to send
         scs: tuple[Path, ...] = ()
         if self.secondary_capture:
             from pipeline.node.capture import secondary_capture
