@@ -190,9 +190,17 @@ class TrainParams:
     early_stopping_patience: int
     device: str
     num_workers: int
+    # Optional (their defaults keep the plain Adam-at-constant-lr loop of the seed2d baseline):
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: per-step decay to 0
+    warmup_epochs: int = 0        # linear warm-up from lr/10, in epochs, before the schedule
+    ema_decay: float = 0.0        # exponential moving average of weights and BN buffers (0 = off)
 
     def __post_init__(self) -> None:
         _check_range("train.epochs", self.epochs, 1)
+        _check_range("train.warmup_epochs", self.warmup_epochs, 0)
+        _check_range("train.ema_decay", self.ema_decay, 0, 1)
+        if self.ema_decay >= 1:
+            raise ConfigError(f"train.ema_decay must be < 1, got {self.ema_decay}")
         _check_range("train.batch_size", self.batch_size, 1)
         _check_range("train.lr", self.lr, 0, lo_open=True)
         _check_range("train.weight_decay", self.weight_decay, 0)

@@ -56,3 +56,11 @@ def test_dataset_without_augmentation_serves_model_inputs():
     ds = PatchDataset(cubes, np.array([0, 1]), "slice2d", pre)
     x, y = ds[1]
     assert tuple(x.shape) == (1, 4, 4) and int(y) == 1
+
+
+def test_noise_has_the_requested_standard_deviation_and_zero_mean():
+    x = np.full((1, 32, 32, 32), 0.5, dtype=np.float32)
+    out = add_noise(x, np.random.default_rng(2), sigma=0.02)
+    assert out.dtype == np.float32
+    assert abs(float((out - x).mean())) < 1e-3
+    assert abs(float((out - x).std()) - 0.02) < 1e-3
