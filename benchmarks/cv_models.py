@@ -124,14 +124,14 @@ class FastCPM:
 
 
 def train_fold(name: str, cfg: TrainParams, cubes: np.ndarray, labels: np.ndarray,
-               preprocess: dict[str, Any], tr: np.ndarray, va: np.ndarray, te: np.ndarray
-               ) -> tuple[np.ndarray, dict[str, Any]]:
+               preprocess: dict[str, Any], tr: np.ndarray, va: np.ndarray, te: np.ndarray,
+               intensity: float = 0.0) -> tuple[np.ndarray, dict[str, Any]]:
     """Train ``name`` on rows ``tr``, select on ``va``, return probabilities of rows ``te``."""
     generator = seed_everything(cfg.seed)
     kind = input_kind(name)
     model = build_model(name, **default_model_kwargs(name, preprocess))
     train_ds = PatchDataset(cubes[tr], labels[tr], kind, preprocess, augment=cfg.augment,
-                            seed=cfg.seed)
+                            seed=cfg.seed, intensity=intensity)
     val_ds = PatchDataset(cubes[va], labels[va], kind, preprocess, augment=False)
     t0 = time.perf_counter()
     result = train_model(model, train_ds, val_ds, cfg, generator, device=torch.device("cpu"))
@@ -171,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inner-val", type=float, default=0.2)
     p.add_argument("--bootstrap", type=int, default=1000)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--intensity", type=float, default=0.0,
+                   help="intensity jitter of the training augmentation (0 = off)")
+    p.add_argument("--save", type=Path, default=None, help="write the out-of-fold table here")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -199,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             in_inner = np.isin(pids, list(inner))
             tr = np.flatnonzero((fold_of != k) & ~in_inner)
             va = np.flatnonzero((fold_of != k) & in_inner)
-            probs[te], info = train_fold(name, cfg, cubes, labels, preprocess, tr, va, te)
+            probs[te], info = train_fold(name, cfg, cubes, labels, preprocess, tr, va, te,
+                                         args.intensity)
             fold_rows = rows.iloc[te].assign(probability=probs[te])
             fold_ann = annotations[annotations["seriesuid"].isin(set(fold_rows["series_uid"]))]
             n_scans = len(set(fold_rows["series_uid"]))
@@ -214,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.verbose:
                 print(f"    val losses {info['val_losses']}")
         oof[name] = probs
+    if args.save is not None:
+        rows.assign(fold=fold_of, **{f"p_{n}": oof[n] for n in args.models}).to_csv(
+            args.save, index=False)
     done = np.isfinite(oof[args.models[0]])
     sub_rows = rows[done].reset_index(drop=True)
     sub_ann = annotations[annotations["seriesuid"].isin(set(sub_rows["series_uid"]))]

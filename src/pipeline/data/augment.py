@@ -60,3 +60,16 @@ def augment_cube(cube: np.ndarray, rng: np.random.Generator, max_shift: int = 2)
     out = random_rot90_axial(out, rng)
     out = random_shift(out, rng, max_voxels=max_shift)
     return np.ascontiguousarray(out)
+
+
+def random_intensity(x: np.ndarray, rng: np.random.Generator, amount: float = 0.05
+                     ) -> np.ndarray:
+    """Scale a normalized (0..1) input by ``1 + u`` and shift it by ``v``, ``u, v`` uniform in
+    ``[-amount, amount]``, clipped to 0..1: scanners and kernels differ in contrast and offset.
+    ``amount=0.05`` is about 70 HU of offset in a 1400 HU window."""
+    if amount <= 0:
+        return x
+    scale, shift = 1.0 + rng.uniform(-amount, amount, size=2)
+    out = x * np.float32(scale)
+    out += np.float32(shift - 1.0)
+    return np.clip(out, 0.0, 1.0, out=out)
