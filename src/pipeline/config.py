@@ -192,6 +192,11 @@ class TrainParams:
     slice_px: int
     threshold: Literal["youden", "sensitivity"]
     target_sensitivity: float
+    # Optional (their defaults keep the plain Adam-at-constant-lr loop of the seed2d baseline;
+    # params.yaml states them for both sections):
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: per-step decay to 0
+    warmup_epochs: int = 0        # linear warm-up from lr/10, in epochs, before the schedule
+    ema_decay: float = 0.0        # exponential moving average of weights and BN buffers (0 = off)
     section: str = "train"
 
     def __post_init__(self) -> None:
@@ -202,6 +207,10 @@ class TrainParams:
         _check_range(f"{s}.slice_px", self.slice_px, 1)
         _check_range(f"{s}.target_sensitivity", self.target_sensitivity, 0, 1, lo_open=True)
         _check_range(f"{s}.epochs", self.epochs, 1)
+        _check_range(f"{s}.warmup_epochs", self.warmup_epochs, 0)
+        _check_range(f"{s}.ema_decay", self.ema_decay, 0, 1)
+        if self.ema_decay >= 1:
+            raise ConfigError(f"{s}.ema_decay must be < 1, got {self.ema_decay}")
         _check_range(f"{s}.batch_size", self.batch_size, 1)
         _check_range(f"{s}.lr", self.lr, 0, lo_open=True)
         _check_range(f"{s}.weight_decay", self.weight_decay, 0)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from pipeline.data.augment import add_noise, augment_cube, random_shift
+from pipeline.data.augment import add_noise, augment_cube, random_intensity, random_shift
 from pipeline.data.datasets import PatchDataset
 
 
@@ -56,3 +56,20 @@ def test_dataset_without_augmentation_serves_model_inputs():
     ds = PatchDataset(cubes, np.array([0, 1]), "slice2d", pre)
     x, y = ds[1]
     assert tuple(x.shape) == (1, 4, 4) and int(y) == 1
+
+
+def test_noise_has_the_requested_standard_deviation_and_zero_mean():
+    x = np.full((1, 32, 32, 32), 0.5, dtype=np.float32)
+    out = add_noise(x, np.random.default_rng(2), sigma=0.02)
+    assert out.dtype == np.float32
+    assert abs(float((out - x).mean())) < 1e-3
+    assert abs(float((out - x).std()) - 0.02) < 1e-3
+
+
+def test_intensity_jitter_is_an_affine_map_within_its_amount():
+    x = np.linspace(0.2, 0.8, 64, dtype=np.float32).reshape(1, 4, 4, 4)
+    out = random_intensity(x, np.random.default_rng(4), amount=0.05)
+    slope, offset = np.polyfit(x.ravel(), out.ravel(), 1)
+    assert out.dtype == np.float32 and not np.allclose(out, x)
+    assert abs(slope - 1) <= 0.05 + 1e-5 and abs(offset) <= 0.05 + 1e-5
+    assert random_intensity(x, np.random.default_rng(4), amount=0.0) is x

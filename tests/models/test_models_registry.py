@@ -58,3 +58,27 @@ def test_unknown_model_name_is_rejected_with_the_known_names():
 
 def test_cnn3d_is_small_enough_for_cpu_training():
     assert count_parameters(build_model("cnn3d")) < 500_000
+
+
+def test_cnn3d_sees_only_the_central_crop_of_the_cube():
+    model = build_model("cnn3d", crop=24).eval()
+    x = torch.rand(2, 1, 32, 32, 32)
+    y = x.clone()
+    y[:, :, :4] = 0.0  # outside the central 24^3 (voxels 4..27 on every axis)
+    y[:, :, :, 28:] = 1.0
+    with torch.no_grad():
+        assert torch.equal(model(x), model(y))
+        z = x.clone()
+        z[:, :, 16, 16, 16] += 0.5
+        assert not torch.equal(model(x), model(z))
+
+
+def test_cnn3d_uses_a_cube_smaller_than_its_crop_whole():
+    model = build_model("cnn3d", crop=24).eval()
+    with torch.no_grad():
+        assert model(torch.rand(3, 1, 16, 16, 16)).shape == (3, 2)
+
+
+def test_cnn3d_rejects_a_crop_that_three_pools_cannot_halve():
+    with pytest.raises(ValueError, match="multiple of 8"):
+        build_model("cnn3d", crop=20)

@@ -2,6 +2,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from pipeline.config import CvParams, TrainParams
 from pipeline.data.toy_patches import write_toy_folds, write_toy_patches
@@ -10,7 +11,7 @@ from pipeline.training.checkpoint import (
     load_checkpoint,
     model_from_checkpoint,
 )
-from pipeline.training.loop import class_weights
+from pipeline.training.loop import class_weights, make_loader, make_scheduler
 from pipeline.training.run import fit_fold
 
 CFG = TrainParams(model="cnn3d", seed=3, epochs=2, batch_size=16, lr=1e-3, weight_decay=1e-4,
@@ -76,3 +77,55 @@ def test_checkpoint_round_trips_through_a_file(patches, tmp_path):
 def test_class_weights_balance_the_classes():
     w = class_weights(np.array([0, 0, 0, 1]))
     assert w[0] * 3 == pytest.approx(w[1] * 1)
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    cfg = dataclasses.replace(CFG, epochs=4, lr_schedule="cosine", warmup_epochs=1, lr=1e-2)
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
+    sched = make_scheduler(opt, cfg, steps_per_epoch=5)
+    lrs = []
+    for _ in range(20):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(1e-3)
+    assert lrs[5] == pytest.approx(1e-2)
+    assert all(a < b for a, b in zip(lrs[:5], lrs[1:6], strict=True))
+    assert all(a > b for a, b in zip(lrs[5:-1], lrs[6:], strict=True))
+    assert lrs[-1] < 1e-3
+
+
+def test_constant_schedule_keeps_the_learning_rate():
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    sched = make_scheduler(opt, CFG, steps_per_epoch=3)
+    for _ in range(6):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == 1e-3
+
+
+def test_loader_serves_only_full_batches(patches):
+    from pipeline.data.datasets import PatchDataset
+    cubes = np.load(patches / "cubes.npy")[:64]
+    labels = np.arange(64) % 3 == 0
+    ds = PatchDataset(cubes, labels.astype(np.int64), "cube3d", {"hu_window": [-1000, 400]})
+    loader = make_loader(ds, dataclasses.replace(CFG, batch_size=24), torch.Generator())
+    assert [len(y) for _, y in loader] == [24, 24]  # 64 items: the short batch of 16 is dropped
+
+
+def test_cosine_and_ema_training_is_deterministic_and_uses_the_average(patches):
+    cfg = dataclasses.replace(CFG, lr_schedule="cosine", warmup_epochs=1, ema_decay=0.9)
+    first, _ = fit(patches, cfg)
+    second, _ = fit(patches, cfg)
+    plain, _ = fit(patches, dataclasses.replace(cfg, ema_decay=0.0))
+    assert checkpoint_bytes(first) == checkpoint_bytes(second)
+    assert set(first["state_dict"]) == set(plain["state_dict"])
+    assert checkpoint_bytes(first) != checkpoint_bytes(plain)
+
+
+def test_loader_workers_do_not_change_the_weights(patches):
+    cfg = dataclasses.replace(CFG, epochs=2)
+    in_process, _ = fit(patches, cfg)
+    with_workers, _ = fit(patches, dataclasses.replace(cfg, num_workers=2))
+    a, b = in_process["state_dict"], with_workers["state_dict"]  # train_params differ
+    assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)

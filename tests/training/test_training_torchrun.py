@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.data.toy_patches import write_toy_patches
+from pipeline.data.toy_patches import write_toy_folds, write_toy_patches
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -19,21 +19,23 @@ pytestmark = pytest.mark.slow
 def _train(tmp: Path, patches: Path, name: str, launcher: list[str]) -> dict:
     out = tmp / name
     cmd = launcher + [str(ROOT / "stages" / "train.py"), "--patches", str(patches),
-                      "--model", str(out / "model.pt"), "--metrics", str(out / "train.json"),
+                      "--folds", str(tmp / "folds.csv"), "--fold", "0", "--output", str(out),
                       "--timing", str(out / "timing.json"), "--live", "",
                       "--params", str(tmp / "params.yaml")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CI": "true"}
     proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads((out / "train.json").read_text())
+    return json.loads((out / "summary.json").read_text())
 
 
 def test_two_process_ddp_matches_single_process_metrics(tmp_path):
-    patches = write_toy_patches(tmp_path / "patches", {"train": 96, "val": 48, "test": 16},
-                                cube_size=16, slice_px=8, seed=3)
+    patches = write_toy_patches(tmp_path / "patches", n_candidates=192, cube_size=16, seed=3)
+    write_toy_folds(patches, tmp_path / "folds.csv", folds=3)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["cv"].update(folds=3, fold_ids=[0, 1, 2], inner_val=0.25)
     # batch_size is per rank under DDP: 2 x 16 matches one process at 32
-    params["train"].update(model="seed2d", epochs=4, batch_size=16, early_stopping_patience=4)
+    params["train"].update(model="seed2d", epochs=4, batch_size=16, early_stopping_patience=4,
+                           slice_px=8)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     ddp = _train(tmp_path, patches, "ddp",
                  [sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -45,4 +47,4 @@ def test_two_process_ddp_matches_single_process_metrics(tmp_path):
     assert ddp["val_auc"] > 0.9 and single["val_auc"] > 0.9
     assert abs(ddp["val_auc"] - single["val_auc"]) <= 0.05
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [
-        "model.pt", "timing.json", "train.json"]
+        "model.pt", "oof.csv", "summary.json", "timing.json"]

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from pipeline.data.augment import add_noise, augment_cube
+from pipeline.data.augment import add_noise, augment_cube, random_intensity
 from pipeline.data.inputs import model_inputs
 from pipeline.errors import PipelineError
 from pipeline.io import read_csv
@@ -101,7 +101,7 @@ class PatchDataset(Dataset):
 
     def __init__(self, cubes: np.ndarray, labels: np.ndarray, input_kind: str,
                  preprocess: Mapping[str, Any], augment: bool = False, seed: int = 0,
-                 noise_sigma: float = 0.02, max_shift: int = 2) -> None:
+                 noise_sigma: float = 0.02, max_shift: int = 2, intensity: float = 0.0) -> None:
         if len(cubes) != len(labels):
             raise PipelineError(f"expected one label per cube, got {len(labels)} labels for "
                                 f"{len(cubes)} cubes")
@@ -113,6 +113,7 @@ class PatchDataset(Dataset):
         self.seed = seed
         self.noise_sigma = noise_sigma
         self.max_shift = max_shift
+        self.intensity = intensity
         self.epoch = 0
         self._fixed = None if augment else torch.from_numpy(
             model_inputs(np.asarray(cubes), input_kind, self.preprocess))
@@ -137,6 +138,8 @@ class PatchDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, int(i)])
         cube = augment_cube(np.asarray(self.cubes[i]), rng, max_shift=self.max_shift)
         x = model_inputs(cube[None], self.input_kind, self.preprocess)[0]
+        if self.intensity > 0:
+            x = random_intensity(x, rng, self.intensity)
         if self.noise_sigma > 0:
             x = add_noise(x, rng, self.noise_sigma)
         return torch.from_numpy(x), self.labels[i]

@@ -1,20 +1,22 @@
-"""A small 3D CNN on the whole candidate cube, sized to train in minutes on two CPU cores.
+"""A small 3D CNN on the centre of the candidate cube, at full resolution, sized for two CPU cores.
 
-A thin stride-2 stem halves the 32-voxel cube at once (BN/ReLU and convolutions at full resolution
-are memory-bound and slow on CPU); the next halving is a learned stride-2 convolution rather than a
-max pool, so a 4-6 mm nodule (2-3 voxels after the stem) keeps its 3D shape, which is what tells it
-from a vessel crossing the candidate. Then conv-BN-ReLU blocks (max pooling before the deeper ones),
-global average pooling, dropout and a linear layer. Only ONNX-friendly ops (Conv,
-BatchNormalization, Relu, MaxPool, GlobalAveragePool, Gemm).
+What tells a 4-6 mm nodule from a vessel crossing the candidate is its 3D shape over 4-6 voxels,
+so the first convolution runs at the full 1 mm resolution (an earlier stride-2 stem left 2-3 voxels
+of a small nodule and lost to the 2D baseline on its full-resolution slice). To pay for that, the
+network sees the central ``crop`` voxels of the cube (24 mm: every nodule's centre region and the
+vessels around it), and the first two blocks max-pool right after the convolution, before batch
+norm and ReLU, so those run on an eighth of the voxels. The head reads the global average *and*
+the centre of the last feature map: a candidate is about what is at its centre, which global
+pooling alone cannot tell from a nodule elsewhere in the cube. Only ONNX-friendly ops (Slice,
+Conv, MaxPool, BatchNormalization, Relu, ReduceMean, Concat, Gemm).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import nn
-
-from pipeline.models.head import PooledClassifier
 
 
 def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -23,31 +25,50 @@ def conv_bn_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
                          nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
 
 
-class CNN3D(PooledClassifier):
-    """stem conv(1 -> ``stem_channels``, stride ``stem_stride``) -> conv(c_0, stride 2) ->
-    conv(c_1) -> [maxpool(2), conv(c_i)] for each further width, the last block with a second
-    conv -> global average pool -> dropout -> fc(2).
+def conv_pool_bn_relu(cin: int, cout: int) -> nn.Sequential:
+    """3x3x3 convolution, 2x max pool, batch norm, ReLU (normalizing after the pool is 8x less
+    work at the same receptive field)."""
+    return nn.Sequential(nn.Conv3d(cin, cout, kernel_size=3, padding=1, bias=False),
+                         nn.MaxPool3d(2), nn.BatchNorm3d(cout), nn.ReLU(inplace=True))
 
-    With the defaults on a 32^3 cube: 8 channels at 16^3, 16 then 32 at 8^3, 64 (twice) at 4^3.
-    Input ``(N, 1, C, C, C)`` in 0..1; output logits ``(N, 2)``.
+
+class CNN3D(nn.Module):
+    """crop(``crop``^3 at the centre) -> [conv, maxpool, BN, ReLU] x 2 (``channels[0:2]``) ->
+    conv-BN-ReLU ``channels[2]`` twice -> maxpool -> conv-BN-ReLU ``channels[3]`` ->
+    concat(global average, centre voxel) -> dropout -> fc(2).
+
+    With the defaults on a 32^3 cube: 24^3 -> 8 ch at 12^3 -> 16 at 6^3 -> 32, 32 at 6^3 -> 64
+    at 3^3. Input ``(N, 1, C, C, C)`` in 0..1 (``C >= 8``; a cube smaller than ``crop`` is used
+    whole, cut to a multiple of 8); output logits ``(N, 2)``.
     """
 
-    def __init__(self, channels: Sequence[int] = (16, 32, 64), stem_stride: int = 2,
-                 dropout: float = 0.2, num_classes: int = 2, stem_channels: int = 8) -> None:
+    def __init__(self, channels: Sequence[int] = (8, 16, 32, 64), crop: int = 24,
+                 dropout: float = 0.2, num_classes: int = 2) -> None:
         super().__init__()
-        if len(channels) < 1:
-            raise ValueError(f"cnn3d needs at least one channel width, got {list(channels)}")
-        if stem_channels < 1:
-            raise ValueError(f"cnn3d needs stem_channels >= 1, got {stem_channels}")
-        # The first downsampling is a learned stride-2 convolution, not a max pool: small nodules
-        # (2-3 voxels after the stem) keep their 3D shape instead of collapsing to one maximum.
-        blocks: list[nn.Module] = [conv_bn_relu(1, stem_channels, stride=stem_stride),
-                                   conv_bn_relu(stem_channels, channels[0], stride=2)]
-        cin = channels[0]
-        for i, cout in enumerate(channels[1:]):
-            conv = conv_bn_relu(cin, cout)
-            blocks.append(conv if i == 0 else nn.Sequential(nn.MaxPool3d(2), conv))
-            cin = cout
-        blocks.append(conv_bn_relu(cin, cin))
-        self.features = nn.Sequential(*blocks)
-        self.add_head(nn.AdaptiveAvgPool3d(1), cin, dropout, num_classes)
+        if len(channels) != 4 or min(channels) < 1:
+            raise ValueError(f"cnn3d needs four channel widths >= 1, got {list(channels)}")
+        if crop < 8 or crop % 8:
+            raise ValueError(f"cnn3d needs crop a multiple of 8 (three 2x pools), got {crop}")
+        c0, c1, c2, c3 = channels
+        self.crop = crop
+        self.features = nn.Sequential(
+            conv_pool_bn_relu(1, c0), conv_pool_bn_relu(c0, c1),
+            conv_bn_relu(c1, c2), conv_bn_relu(c2, c2), nn.MaxPool3d(2),
+            conv_bn_relu(c2, c3))
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(2 * c3, num_classes)
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        """The last conv block, whose activations and gradients Grad-CAM uses."""
+        return self.features[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = int(x.shape[-1])
+        crop = min(self.crop, size - size % 8)
+        lo = (size - crop) // 2
+        hi = lo + crop
+        h = self.features(x[:, :, lo:hi, lo:hi, lo:hi])
+        c = h.shape[-1] // 2
+        pooled = torch.cat([h.mean(dim=(2, 3, 4)), h[:, :, c, c, c]], dim=1)
+        return self.fc(self.dropout(pooled))

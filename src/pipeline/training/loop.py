@@ -3,6 +3,15 @@
 Each epoch: train on balanced (or weighted) batches, score the validation split, log, keep the
 weights of the best epoch by validation AUC, stop early after ``patience`` epochs without progress.
 Logging to files (dvclive, JSON) happens in the caller through ``on_epoch``.
+
+What keeps validation stable from one epoch to the next (the knobs default to the plain loop):
+- full batches only (``drop_last``): a last batch of a handful of items would give BatchNorm
+  batch statistics of a few samples and move its running statistics just before validation;
+- ``lr_schedule: cosine`` with ``warmup_epochs``: the step size decays to 0 per step, so the last
+  epochs refine rather than jump;
+- ``ema_decay``: validation, selection and the checkpoint use an exponential moving average of the
+  weights *and* of the BatchNorm running statistics (``AveragedModel(use_buffers=True)``), so the
+  eval-mode statistics average over many batches and match the averaged weights.
 """
 
 from __future__ import annotations
@@ -11,14 +20,15 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler, Sampler, WeightedRandomSampler
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.utils.data import DataLoader, Sampler
 
 from pipeline.cli import progress
 from pipeline.config import TrainParams
@@ -71,23 +81,88 @@ def class_weights(labels: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, counts.sum() / (2.0 * np.maximum(counts, 1)), 0.0)
 
 
-def make_sampler(labels: np.ndarray, balance: str, generator: torch.Generator) -> Sampler[int]:
-    """Balanced sampling with replacement (``sampler``) or a seeded shuffle otherwise."""
-    if balance == "sampler":
-        w = class_weights(labels)[np.asarray(labels, dtype=np.int64)]
-        return WeightedRandomSampler(w.tolist(), len(labels),
-                                     replacement=True, generator=generator)
-    return RandomSampler(range(len(labels)), generator=generator)
+class EpochSampler(Sampler[int]):
+    """One epoch of indices drawn from ``(seed, epoch)`` alone: balanced with replacement
+    (``balance == "sampler"``, as many draws as items) or a permutation.
+
+    A sampler that draws from a shared generator whenever it is iterated gives another stream
+    when a loader with workers starts its iterator (workers prefetch, so the draw happens at
+    once) or is iterated twice; this one gives the same indices however it is driven.
+    """
+
+    def __init__(self, labels: np.ndarray, balance: str, seed: int) -> None:
+        self.labels = np.asarray(labels, dtype=np.int64)
+        self.balance, self.seed = balance, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator()
+        g.manual_seed(self.seed + 1_000_003 * self.epoch)
+        n = len(self.labels)
+        if self.balance == "sampler":
+            w = torch.as_tensor(class_weights(self.labels)[self.labels], dtype=torch.double)
+            return iter(torch.multinomial(w, n, replacement=True, generator=g).tolist())
+        return iter(torch.randperm(n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def make_sampler(labels: np.ndarray, balance: str, generator: torch.Generator) -> EpochSampler:
+    """Balanced sampling with replacement (``sampler``) or a shuffle otherwise, seeded by one
+    draw from ``generator`` and then by the epoch."""
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return EpochSampler(labels, balance, seed)
 
 
 def make_loader(dataset: PatchDataset, cfg: TrainParams, generator: torch.Generator,
-                sampler: Sampler[int] | None = None) -> DataLoader:
-    """A training DataLoader with seeded sampler and workers."""
+                sampler: Sampler[int] | None = None, pin_memory: bool = False) -> DataLoader:
+    """A training DataLoader with seeded sampler and workers.
+
+    Only full batches (when the epoch holds at least one): a short last batch would feed BatchNorm
+    the statistics of a few items right before validation. Items are augmented from
+    ``(seed, epoch, item)`` alone, so the number of workers does not change the result; workers
+    are started per epoch (not persistent) so they see the dataset's current epoch.
+    """
     if sampler is None:
         sampler = make_sampler(dataset.labels.numpy(), cfg.balance, generator)
+    # The loader draws its workers' base seed from a generator of its own at every epoch.
+    loader_gen = torch.Generator()
+    loader_gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+    drop_last = len(sampler) >= cfg.batch_size  # type: ignore[arg-type]
     return DataLoader(dataset, batch_size=cfg.batch_size, sampler=sampler,
                       num_workers=cfg.num_workers, worker_init_fn=seed_worker,
-                      generator=generator, drop_last=False)
+                      generator=loader_gen, drop_last=drop_last, pin_memory=pin_memory)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainParams, steps_per_epoch: int
+                   ) -> torch.optim.lr_scheduler.LambdaLR:
+    """Per-step learning-rate factor: linear warm-up from 0.1 over ``warmup_epochs``, then constant
+    or a cosine decay to 0 at the end of ``epochs``."""
+    warmup = cfg.warmup_epochs * steps_per_epoch
+    total = max(cfg.epochs * steps_per_epoch, 1)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return 0.1 + 0.9 * step / warmup
+        if cfg.lr_schedule == "constant":
+            return 1.0
+        progress_ = min((step - warmup) / max(total - warmup, 1), 1.0)
+        return 0.5 * (1.0 + math.cos(math.pi * progress_))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def make_ema(model: nn.Module, decay: float) -> AveragedModel | None:
+    """An exponential moving average of the weights and buffers (BatchNorm statistics) of
+    ``model``, or ``None`` when ``decay`` is 0."""
+    if decay <= 0:
+        return None
+    return AveragedModel(_unwrap(model), multi_avg_fn=get_ema_multi_avg_fn(decay),
+                         use_buffers=True)
 
 
 def _score(metrics: dict[str, float]) -> tuple[float, float]:
@@ -113,7 +188,9 @@ def train_model(model: nn.Module, train_ds: PatchDataset, val_ds: PatchDataset,
         weight = torch.as_tensor(class_weights(labels), dtype=torch.float32, device=device)
     loss_fn = nn.CrossEntropyLoss(weight=weight)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    loader = make_loader(train_ds, cfg, generator, sampler)
+    loader = make_loader(train_ds, cfg, generator, sampler, pin_memory=device.type == "cuda")
+    scheduler = make_scheduler(optimizer, cfg, len(loader))
+    ema = make_ema(model, cfg.ema_decay)
     val_x = val_ds.all_inputs()
     val_y = val_ds.labels.numpy()
 
@@ -130,11 +207,14 @@ def train_model(model: nn.Module, train_ds: PatchDataset, val_ds: PatchDataset,
         batches = progress(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}") if is_main else loader
         for x, y in batches:
             t_got = time.perf_counter()
-            x, y = x.to(device), y.to(device)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             loss = loss_fn(model(x), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            scheduler.step()
+            if ema is not None:
+                ema.update_parameters(_unwrap(model))
             total_loss += float(loss.detach()) * len(y)
             seen += len(y)
             t_ready_next = time.perf_counter()
@@ -142,10 +222,10 @@ def train_model(model: nn.Module, train_ds: PatchDataset, val_ds: PatchDataset,
             result.step_seconds += t_ready_next - t_got
             t_ready = t_ready_next
         result.samples_seen += seen
-        _sync_buffers(model)
+        _sync_buffers(model if ema is None else ema.module)
+        scored = _unwrap(model) if ema is None else ema.module
 
-        probs = predict_proba(_unwrap(model), val_x, batch_size=max(cfg.batch_size, 256),
-                              device=device)
+        probs = predict_proba(scored, val_x, batch_size=max(cfg.batch_size, 256), device=device)
         val_loss = float(nn.functional.binary_cross_entropy(
             torch.as_tensor(probs).clamp(1e-7, 1 - 1e-7),
             torch.as_tensor(val_y, dtype=torch.float64)))
@@ -164,7 +244,7 @@ def train_model(model: nn.Module, train_ds: PatchDataset, val_ds: PatchDataset,
             best = _score(metrics)
             result.best_epoch, result.val_auc = epoch, m["auc"]
             result.best_state = copy.deepcopy(
-                {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()})
+                {k: v.detach().cpu() for k, v in scored.state_dict().items()})
         elif epoch - result.best_epoch >= cfg.early_stopping_patience:
             if is_main:
                 log.info("early stop after epoch %d (best %d)", epoch + 1, result.best_epoch + 1)
