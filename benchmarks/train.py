@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from pipeline.config import TrainParams
-from pipeline.data.toy_patches import write_toy_patches
-from pipeline.training.run import fit
+from pipeline.config import CvParams, TrainParams
+from pipeline.data.toy_patches import write_toy_folds, write_toy_patches
+from pipeline.training.run import fit_fold
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,17 +34,22 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        patches = write_toy_patches(Path(tmp), {"train": args.n_train, "val": 64, "test": 8},
-                                    cube_size=args.cube, slice_px=args.slice_px)
+        # 3 folds: fold 0 trains on two thirds of the cubes (n_train of them)
+        patches = write_toy_patches(Path(tmp) / "patches", n_candidates=args.n_train * 3 // 2,
+                                    cube_size=args.cube)
+        folds = write_toy_folds(patches, Path(tmp) / "folds.csv", folds=3)
+        cv = CvParams(folds=3, fold_ids=(0, 1, 2), seed=7, inner_val=0.01)
         for workers in args.workers:
             for model in args.models:
                 cfg = TrainParams(model=model, seed=0, epochs=args.epochs,
                                   batch_size=args.batch_size, lr=1e-3, weight_decay=0.0,
                                   balance="sampler", augment=True,
                                   early_stopping_patience=args.epochs, device="cpu",
-                                  num_workers=workers)
-                _, m = fit(patches, cfg)
-                t = m["timing"]
+                                  num_workers=workers, hu_window=(-1000.0, 400.0),
+                                  slice_px=args.slice_px, threshold="youden",
+                                  target_sensitivity=0.9)
+                result = fit_fold(patches, folds, 0, cfg, cv)
+                m, t = result.summary, result.timing
                 rows.append((model, workers, t["samples_per_second"], t["data_wait_fraction"],
                              m["parameters"]))
     base = {w: s for model, w, s, _, _ in rows if model == "seed2d"}

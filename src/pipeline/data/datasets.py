@@ -1,6 +1,6 @@
 """Read the ``patches`` stage's outputs and serve them to PyTorch.
 
-``load_split`` reads one split (cubes + its rows of ``index.csv``), checked against each other;
+``load_index`` reads the patches' ``index.csv`` (the cubes are read by the fold that uses them);
 ``PatchDataset`` turns cubes into network inputs through :func:`pipeline.data.inputs.model_inputs`
 (the same function ONNX ``predict`` uses), with optional augmentation whose randomness depends only
 on ``(seed, epoch, item)``, so results do not depend on the number of loader workers.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +23,6 @@ from pipeline.data.augment import add_noise, augment_cube, random_intensity
 from pipeline.data.inputs import model_inputs
 from pipeline.errors import PipelineError
 from pipeline.io import read_csv
-
-SPLITS = ("train", "val", "test")
-
-
-@dataclass(frozen=True)
-class Split:
-    """One split: HU cubes ``(N, C, C, C)`` int16 and its ``index.csv`` rows in array order."""
-
-    name: str
-    cubes: np.ndarray
-    index: pd.DataFrame
-
-    @property
-    def labels(self) -> np.ndarray:
-        return self.index["label"].to_numpy(dtype=np.int64)
 
 
 def load_preprocess(patches_dir: str | Path) -> dict[str, Any]:
@@ -56,27 +40,6 @@ def load_index(patches_dir: str | Path) -> pd.DataFrame:
         raise PipelineError(f"{path}: expected the patches stage's index.csv, not found")
     return read_csv(path, dtype={"series_uid": str, "patient_id": str, "candidate_id": str,
                                  "annotation_id": str, "split": str})
-
-
-def load_split(patches_dir: str | Path, split: str, index: pd.DataFrame | None = None,
-               mmap: bool = False) -> Split:
-    """Load ``<split>.npy`` and its ``index.csv`` rows, sorted by ``row``, checked for agreement."""
-    if split not in SPLITS:
-        raise PipelineError(f"split must be one of {list(SPLITS)}, got {split!r}")
-    patches_dir = Path(patches_dir)
-    index = load_index(patches_dir) if index is None else index
-    rows = index[index["split"] == split].sort_values("row").reset_index(drop=True)
-    path = patches_dir / f"{split}.npy"
-    if not path.exists():
-        raise PipelineError(f"{path}: expected the {split} cubes, not found")
-    cubes = np.load(path, mmap_mode="r" if mmap else None)
-    if cubes.ndim != 4 or len(cubes) != len(rows):
-        raise PipelineError(f"{path}: expected ({len(rows)}, C, C, C) cubes to match index.csv, "
-                            f"got shape {cubes.shape}")
-    if len(rows) and not np.array_equal(rows["row"].to_numpy(), np.arange(len(rows))):
-        raise PipelineError(f"{patches_dir / 'index.csv'}: rows of split {split} must be "
-                            f"0..{len(rows) - 1}")
-    return Split(name=split, cubes=cubes, index=rows)
 
 
 def data_hash(patches_dir: str | Path) -> str:
