@@ -302,3 +302,14 @@ def test_series_without_findings_gets_no_sr_and_the_page_says_so(tmp_path):
     files = write_report(result.series, result.threshold, tmp_path / "r")
     assert files.srs == [] and files.pngs == []
     assert "No finding at or above the operating threshold" in files.index.read_text()
+
+
+def test_a_non_numeric_candidate_coordinate_is_one_line_naming_row_and_column(tmp_path, capsys):
+    from pipeline.export.predict_cli import main
+
+    csv = tmp_path / "c.csv"
+    csv.write_text("seriesuid,coordX,coordY,coordZ\n1.2.3,1.0,abc,3.0\n")
+    code = main(["--dicom", str(tmp_path), "--candidates", str(csv), "--output",
+                 str(tmp_path / "p.csv"), "--model", str(tmp_path / "m.onnx")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "row 1" in err[0] and "coordY" in err[0]

@@ -19,11 +19,14 @@ import sys
 from pathlib import Path
 
 from pipeline.cli import setup_logging
-from pipeline.config import load_params
+from pipeline.config import load_section
 from pipeline.detection.params import load_candidate_params
 from pipeline.errors import PipelineError
 from pipeline.export.predict import SCORED, DetectResult, detect_folder, predict_folder
-from pipeline.io import read_csv, write_csv
+from pipeline.io import write_csv
+from pipeline.tables import Kind, read_table
+
+CANDIDATE_SPEC: dict[str, Kind] = {"coordX": "number", "coordY": "number", "coordZ": "number"}
 
 EXIT_UNUSABLE = 2
 
@@ -53,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ingest, executor, detect = None, None, None
         if args.params is not None:
-            params = load_params(args.params)
-            ingest, executor = params.ingest, params.executor.with_jobs(params.ingest.jobs)
+            ingest = load_section(args.params, "ingest")
+            executor = load_section(args.params, "executor").with_jobs(ingest.jobs)
             detect = load_candidate_params(args.params, required=False)
         if args.candidates is None:
             found = detect_folder(args.dicom, args.model, detect, ingest, executor,
@@ -62,9 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             return _finish_detect(args, found)
         if args.report is not None:
             raise PipelineError("--report needs the generated candidates: drop --candidates")
-        if not args.candidates.is_file():
-            raise PipelineError(f"{args.candidates}: candidates CSV not found")
-        candidates = read_csv(args.candidates)
+        # numeric, finite coordinates and no duplicated row, else one line naming row and column
+        candidates = read_table(args.candidates, CANDIDATE_SPEC)
         result = predict_folder(args.dicom, candidates, args.model, ingest, executor,
                                 batch_size=args.batch_size, source=str(args.candidates))
     except PipelineError as exc:
