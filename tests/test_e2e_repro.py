@@ -20,7 +20,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 FOLDS = 3
-STAGES = ["synthesize", "ingest", "anonymize", "resample", "patches", "folds",
+STAGES = ["synthesize", "ingest", "anonymize", "resample", "candidates", "patches", "folds",
           *[f"train@{i}" for i in range(FOLDS)], *[f"train_baseline@{i}" for i in range(FOLDS)],
           "evaluate", "export"]
 TRAINS = {*[f"train@{i}" for i in range(FOLDS)]}
