@@ -16,7 +16,7 @@ def _mask(hu: np.ndarray) -> np.ndarray:
 
 
 def _voxel(geo, point) -> tuple[int, int, int]:
-    x, y, z = np.round(geo.world_to_voxel(np.asarray([point]))[0]).astype(int)
+    z, y, x = np.round(geo.world_to_voxel(np.asarray([point]))[0]).astype(int)
     return int(z), int(y), int(x)
 
 
