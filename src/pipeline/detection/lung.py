@@ -5,6 +5,11 @@ chest wall is not air and leaves a dent in it. A morphological closing (dilation
 a ball) of each lung on its own fills dents narrower than the ball without bridging the
 mediastinum. The closing runs on a coarser grid (``mask_spacing_mm``) with Euclidean distance
 transforms, then the result is brought back to the volume's grid and joined with the fine mask.
+
+Before the lungs are picked, the air that reaches the in-plane border within its own slice (the
+air around the patient) is taken out slice by slice. Otherwise one slice with no body in it (the
+resampler's padding past the scan's end, an empty slice at the edge of the scan range) joins both
+lungs to the outside air in 3D and ``lung_mask`` drops them as air around the patient.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ def closed_lung_mask(volume_hu: np.ndarray, spacing_mm: tuple[float, float, floa
     """
     step = tuple(max(1, int(round(mask_spacing_mm / s))) for s in spacing_mm)
     densest = _block_max(np.asarray(volume_hu), step)
+    # air around the patient, slice by slice, counts as wall: it cannot join the lungs across z
+    densest = np.where(outside_air_in_plane(densest < threshold_hu), threshold_hu, densest)
     coarse = lung_mask(densest, threshold_hu).astype(bool)
     if not coarse.any():
         return np.zeros(volume_hu.shape, dtype=bool)
@@ -49,6 +56,18 @@ def closed_lung_mask(volume_hu: np.ndarray, spacing_mm: tuple[float, float, floa
     air = np.asarray(volume_hu) < threshold_hu
     # the closed coarse mask, plus the air of the partly-air blocks at its edge (not the wall)
     return _upsample(coarse, step, air.shape) | (_upsample(grown, step, air.shape) & air)
+
+
+def outside_air_in_plane(air: np.ndarray) -> np.ndarray:
+    """bool ``(z, y, x)``: the voxels of ``air`` 4-connected, within their slice, to its border."""
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[1] = ndimage.generate_binary_structure(2, 1)
+    labels, n = ndimage.label(air, structure=in_plane)
+    outside = np.zeros(n + 1, dtype=bool)
+    for face in (labels[:, 0, :], labels[:, -1, :], labels[:, :, 0], labels[:, :, -1]):
+        outside[np.unique(face)] = True
+    outside[0] = False  # label 0: not air
+    return outside[labels]
 
 
 def _upsample(mask: np.ndarray, step: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
