@@ -59,7 +59,7 @@ def _tiny_params(repo: Path) -> None:
 
 def _run(repo: Path, *args: str) -> str:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1", "CI": "true"}
+           "DVC_NO_ANALYTICS": "1", "CI": "true", "PYTHONPATH": str(repo / "src")}
     env.pop("PIPELINE_DEID_KEY", None)
     proc = subprocess.run(list(args), cwd=repo, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -168,7 +168,7 @@ def test_one_edit_marks_exactly_the_stages_it_affects(tiny_repo, what, edit, exp
 def _bare_shell_run(repo: Path, command: str, timeout: int = 900) -> str:
     """Run a README command in a shell without the venv on PATH (a fresh terminal)."""
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"),
-           "DVC_NO_ANALYTICS": "1", "CI": "true"}
+           "DVC_NO_ANALYTICS": "1", "CI": "true", "PYTHONPATH": str(repo / "src")}
     proc = subprocess.run(["sh", "-c", command], cwd=repo, env=env, capture_output=True,
                           text=True, timeout=timeout)
     if proc.returncode != 0:
