@@ -17,7 +17,7 @@ def parse_args(argv=None):
                    help="the model's fold outputs: <dir>/fold<N>/model.pt")
     p.add_argument("--patches", type=Path, default=Path("data/processed/patches"))
     p.add_argument("--output", type=Path, default=Path("models/model.onnx"))
-    p.add_argument("--metrics", type=Path, default=Path("metrics/export.json"))
+    p.add_argument("--metrics", type=Path, default=Path("reports/export.json"))
     p.add_argument("--latency", type=Path, default=Path("logs/export_latency.json"),
                    help="timings (vary run to run: untracked, not in the metrics)")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))

@@ -25,7 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="folder of DICOM files to scan (default: params data.dicom_dir)")
     p.add_argument("--output", type=Path, default=Path("data/interim/ingest"),
                    help="folder for series.csv and rejected.csv")
-    p.add_argument("--metrics", type=Path, default=Path("metrics/ingest.json"))
+    p.add_argument("--metrics", type=Path, default=Path("reports/ingest.json"))
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)

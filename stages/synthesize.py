@@ -19,7 +19,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--output", type=Path, default=Path("data/raw/synthetic"))
     p.add_argument("--preview", type=Path, default=Path("reports/cohort_preview.png"))
-    p.add_argument("--metrics", type=Path, default=Path("metrics/synthesize.json"))
+    p.add_argument("--metrics", type=Path, default=Path("reports/synthesize.json"))
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)

@@ -107,7 +107,7 @@ def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_repro_runs_every_stage_and_deidentification_verifies(tiny_repo):
     lock = yaml.safe_load((tiny_repo / "dvc.lock").read_text())
     assert sorted(lock["stages"]) == sorted(STAGES)
-    anonymize = json.loads((tiny_repo / "metrics/anonymize.json").read_text())
+    anonymize = json.loads((tiny_repo / "reports/anonymize.json").read_text())
     assert anonymize["leaks_found"] == 0 and anonymize["files"] > 0
     evaluate = json.loads((tiny_repo / "metrics/evaluate.json").read_text())
     assert evaluate["protocol"]["kind"] == "kfold" and evaluate["oof"]["patients"] == 6

@@ -210,7 +210,7 @@ def reason_category(reason: str) -> str:
 
 
 def ingest_metrics(result: IngestResult) -> dict[str, Any]:
-    """Counts for ``metrics/ingest.json``: files seen, kept and rejected, reasons by category.
+    """Counts for ``reports/ingest.json``: files seen, kept and rejected, reasons by category.
 
     Only counts and reason categories: no UID, patient ID or path.
     """

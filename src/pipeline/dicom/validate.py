@@ -15,7 +15,7 @@ reason, when:
 - a gap is a multiple of the median gap (missing slices) or otherwise differs from the median by
   more than ``spacing_rtol`` (non-uniform spacing).
 
-The text of a reason before its first ``:`` is its category, counted in ``metrics/ingest.json``.
+The text of a reason before its first ``:`` is its category, counted in ``reports/ingest.json``.
 """
 
 from __future__ import annotations

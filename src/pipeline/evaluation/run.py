@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 CLASS_NAMES = ("not nodule", "nodule")
 HEADLINE = (*CLASSIFICATION, "cpm")
+#: what metrics/evaluate.json (``dvc metrics diff``) carries; the rest is in reports/evaluation.json
+METRICS_HEADLINE = ("auc", "cpm", "sensitivity", "specificity")
 
 
 @dataclass
@@ -233,7 +235,7 @@ def evaluate_cv(model_dirs: Sequence[Path], baseline_dirs: Sequence[Path],
         "protocol": {"kind": "kfold", "folds": len(model_dirs), "unit": "patient"},
         "model": str(first["model_name"]),
         "oof": {"patients": int(model_oof["patient_id"].nunique()),
-                **{k: cmp_["model"][k] for k in HEADLINE}},
+                **{k: cmp_["model"][k] for k in METRICS_HEADLINE}},
         "baseline": {"model": str(base_first["model_name"]),
                      **{k: cmp_["baseline"][k] for k in ("auc", "cpm")},
                      "delta_auc": cmp_["delta"]["auc"], "delta_cpm": cmp_["delta"]["cpm"]},

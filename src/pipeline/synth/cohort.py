@@ -369,7 +369,7 @@ def cohort_tables(patients: list[PatientResult]
 
 def cohort_metrics(params: SynthesizeParams, patients: list[PatientResult],
                    candidates: pd.DataFrame) -> dict:
-    """Cohort size for ``metrics/synthesize.json`` (no identity)."""
+    """Cohort size for ``reports/synthesize.json`` (no identity)."""
     series = [s for p in patients for s in p.series]
     nodules = [n for p in patients for n in p.anatomy.nodules]
     return {
