@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -150,6 +151,26 @@ def _unusable_folder(root: Path, files_seen: int, rejected: pd.DataFrame) -> Pip
                                  f"({len(reasons)} rejected: {summary})")
 
 
+def _open_folder(dicom_dir: str | Path, model: str | Path | bytes,
+                 ingest: IngestParams | None, executor: ExecutorParams | None,
+                 steps: Sequence[str]) -> tuple[Path, Any, ModelMetadata, Any, dict[str, float]]:
+    """Open the model and scan the folder with the ingest checks: what both predict modes do
+    first. Returns the folder, the session, its metadata, the scan and the step timings."""
+    from pipeline.dicom.scan import scan_folder
+
+    ingest = ingest or default_ingest_params()
+    root = Path(dicom_dir)
+    if not root.is_dir():
+        raise DicomReadError(f"{root}: not a folder")
+    session = open_session(model)
+    meta = session_metadata(session, "<bytes>" if isinstance(model, bytes) else model)
+    timings = dict.fromkeys(steps, 0.0)
+    t0 = time.perf_counter()
+    scan = scan_folder(root, ingest, executor or ExecutorParams(jobs=ingest.jobs))
+    timings["scan"] = time.perf_counter() - t0
+    return root, session, meta, scan, timings
+
+
 def predict_folder(dicom_dir: str | Path, candidates: pd.DataFrame, model: str | Path | bytes,
                    ingest: IngestParams | None = None, executor: ExecutorParams | None = None,
                    batch_size: int = 64, source: str = "candidates") -> PredictResult:
@@ -164,18 +185,7 @@ def predict_folder(dicom_dir: str | Path, candidates: pd.DataFrame, model: str |
         ConfigError: bad candidates table (no coordinates; several series and no seriesuid) or
             model (missing, or without the export metadata).
     """
-    from pipeline.dicom.scan import scan_folder
-
-    ingest = ingest or default_ingest_params()
-    root = Path(dicom_dir)
-    if not root.is_dir():
-        raise DicomReadError(f"{root}: not a folder")
-    session = open_session(model)
-    meta = session_metadata(session, "<bytes>" if isinstance(model, bytes) else model)
-    timings = dict.fromkeys(STEPS, 0.0)
-    t0 = time.perf_counter()
-    scan = scan_folder(root, ingest, executor or ExecutorParams(jobs=ingest.jobs))
-    timings["scan"] = time.perf_counter() - t0
+    root, session, meta, scan, timings = _open_folder(dicom_dir, model, ingest, executor, STEPS)
     if scan.series.empty:
         raise _unusable_folder(root, scan.files_seen, scan.rejected)
     series = {str(r.series_uid): str(r.files) for r in scan.series.itertuples()}
@@ -313,19 +323,9 @@ def detect_folder(dicom_dir: str | Path, model: str | Path | bytes,
         DicomReadError, SeriesValidationError: the folder holds no DICOM series at all.
         ConfigError: bad model (missing, or without the export metadata).
     """
-    from pipeline.dicom.scan import scan_folder
-
     params = params or default_candidate_params()
-    ingest = ingest or default_ingest_params()
-    root = Path(dicom_dir)
-    if not root.is_dir():
-        raise DicomReadError(f"{root}: not a folder")
-    session = open_session(model)
-    meta = session_metadata(session, "<bytes>" if isinstance(model, bytes) else model)
-    timings = dict.fromkeys(DETECT_STEPS, 0.0)
-    t0 = time.perf_counter()
-    scan = scan_folder(root, ingest, executor or ExecutorParams(jobs=ingest.jobs))
-    timings["scan"] = time.perf_counter() - t0
+    root, session, meta, scan, timings = _open_folder(dicom_dir, model, ingest, executor,
+                                                      DETECT_STEPS)
     rejected = _rejection_reasons(scan.rejected)
     if scan.series.empty and not rejected:
         raise _unusable_folder(root, scan.files_seen, scan.rejected)
