@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from pipeline.config import PatchesParams, ResampleParams, SplitParams
+from pipeline.config import PatchesParams, ResampleParams
 from pipeline.data.patch_dataset import build_patches
 from pipeline.imaging.geometry import Geometry, rotation_matrix
 from pipeline.imaging.patches import cube_size, extract_cubes
@@ -165,8 +165,7 @@ def bench_patches(volumes: Path, tables: Path, per_series: int, jobs: int) -> No
         tables / "candidates.csv", index=False)
     pd.DataFrame(columns=["seriesuid", "coordX", "coordY", "coordZ", "diameter_mm"]).to_csv(
         tables / "annotations.csv", index=False)
-    params = PatchesParams(cube_mm=32.0, slice_px=28, hu_window=(-1000.0, 400.0),
-                           merge_distance_mm=0.0, split=SplitParams(7, 0.6, 0.2, 0.2), jobs=jobs)
+    params = PatchesParams(cube_mm=32.0, merge_distance_mm=0.0, jobs=jobs)
     for j in sorted({1, jobs}):
         result, t = timed(build_patches, volumes, tables, tables / f"patches{j}", params,
                           ExecutorParams(kind="local", jobs=j))

@@ -133,7 +133,6 @@ def preprocess(raw: Path, out: Path, params_path: Path, jobs: int) -> dict[str, 
     patches = out / "patches"
     result = build_patches(volumes, anon, patches, params.patches, executor)
     write_patch_tables(patches, result)
-    write_csv(out / "splits.csv", result.splits)
     seconds["patches"] = time.perf_counter() - start
     if len(resampled.geometry) == 0 or report.leaks:
         raise SystemExit(f"preprocessing of {raw} failed: {len(resampled.geometry)} volumes, "

@@ -74,7 +74,6 @@ def preprocess(raw: Path, out: Path, executor: ExecutorParams) -> dict[str, str]
     patches = out / "patches"
     result = build_patches(volumes, anon, patches, PARAMS.patches, executor)
     write_patch_tables(patches, result)
-    write_csv(out / "splits.csv", result.splits)
     write_json(out / "data.json", result.metrics)
     return file_hashes(out)
 
@@ -115,7 +114,7 @@ def test_in_process_local_pool_and_dask_give_byte_identical_outputs(raw_cohort, 
         assert tasks_done(dask_cluster, task) > 0, f"{task} did not run on the cluster"
     assert sum(name.endswith(".dcm") for name in serial) > 3 * 10
     assert sum(name.endswith(".nii.gz") for name in serial) >= 2 * 3  # volume + lung mask
-    assert {"patches/train.npy", "patches/val.npy", "patches/test.npy"} <= set(serial)
+    assert {"patches/cubes.npy", "patches/index.csv"} <= set(serial)
     assert pooled == serial
     assert dasked == serial
 

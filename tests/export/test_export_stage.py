@@ -29,7 +29,7 @@ def stage_inputs(tmp_path):
     preprocess.json} and a params file with two folds and a small large_batch."""
     ckpt_mod = pytest.importorskip("pipeline.training.checkpoint")
     registry = pytest.importorskip("pipeline.models.registry")
-    kwargs = {"channels": [2]}
+    kwargs = {"channels": [2, 2, 2, 2]}
     for fold, threshold in ((0, 0.2), (1, 0.3)):
         torch.manual_seed(fold)
         net = registry.build_model("cnn3d", **kwargs)
@@ -97,7 +97,7 @@ def test_export_stage_fails_on_parity_and_leaves_no_model(stage_inputs, monkeypa
     real_export = export_run.export_onnx
 
     def sabotaged_export(network, example, opset, metadata=None):
-        other = type(network.members[0])(channels=[2]).eval()  # fresh weights: another model
+        other = type(network.members[0])(channels=[2, 2, 2, 2]).eval()  # fresh weights
         return real_export(other, example, opset, metadata)
 
     monkeypatch.setattr(export_run, "export_onnx", sabotaged_export)
