@@ -17,7 +17,7 @@ import numpy as np
 import pydicom
 from pydicom.uid import generate_uid
 
-from pipeline.config import IngestParams
+from pipeline.dicom.params import IngestParams
 from pipeline.dicom.scan import list_files, scan_folder
 from pipeline.imaging.geometry import Geometry
 from pipeline.parallel import ExecutorParams

@@ -32,11 +32,11 @@ import numpy as np
 import pydicom
 from pydicom.uid import generate_uid
 
-from pipeline.config import load_params
 from pipeline.dicom.deid.cohort import DeidSettings, anonymize_cohort, sources_from_series_table
 from pipeline.dicom.deid.pseudonyms import DEMO_KEY, KeySource, key_fingerprint
 from pipeline.dicom.scan import scan_folder
 from pipeline.imaging.geometry import Geometry
+from pipeline.params import load_params
 from pipeline.synth.dicom_writer import PatientIdentity, SeriesUIDs, write_ct_series
 
 

@@ -63,8 +63,8 @@ def build(root: Path, n_series: int, n_slices: int, size: int) -> list[list[Path
 
 def build_synthetic(root: Path, n_series: int, profile: str) -> list[list[Path]]:
     """``n_series`` patients of the synthetic cohort (one plain series each)."""
-    from pipeline.config import SynthesizeParams
     from pipeline.synth.cohort import generate_patient, plan_cohort
+    from pipeline.synth.params import SynthesizeParams
 
     params = SynthesizeParams(
         seed=5, profile=profile, n_patients=n_series, nodules_per_patient=(1, 3),  # type: ignore[arg-type]

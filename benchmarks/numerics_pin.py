@@ -21,7 +21,8 @@ from pathlib import Path
 TRAIN = """
 import sys
 from pathlib import Path
-from pipeline.config import CvParams, TrainParams
+from pipeline.data.params import CvParams
+from pipeline.training.params import TrainParams
 from pipeline.training.run import fit_fold
 root = Path(sys.argv[1])
 cfg = TrainParams(model="cnn3d", seed=3, epochs=int(sys.argv[2]), batch_size=32, lr=1e-3,

@@ -38,9 +38,9 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=20261126)
     p.add_argument("--threshold", type=float, default=0.6, help="of the tiny model")
     args = p.parse_args()
-    from pipeline.config import load_params
     from pipeline.export.predict import detect_folder
     from pipeline.parallel import ExecutorParams
+    from pipeline.params import load_params
     from pipeline.report.writer import findings_of, write_report
     from pipeline.synth.cohort import synthesize_cohort
 

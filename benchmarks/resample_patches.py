@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from pipeline.config import PatchesParams, ResampleParams
+from pipeline.data.params import PatchesParams
 from pipeline.data.patch_dataset import build_patches
 from pipeline.imaging.geometry import Geometry, rotation_matrix
+from pipeline.imaging.params import ResampleParams
 from pipeline.imaging.patches import cube_size, extract_cubes
 from pipeline.imaging.resample import AIR_HU, read_series_hu, resample_image, resampled_grid
 from pipeline.imaging.resample_cohort import resample_cohort, resample_provenance
@@ -36,6 +37,8 @@ IDENTITY = PatientIdentity("BENCH^ONE", "B0", "19600101", "O", "060Y", "ACC1", "
                            "120000", "", "", "", "", "", "ST", "0")
 PARAMS = ResampleParams(spacing_mm=1.0, interpolator="linear", hu_range=(-1024.0, 3071.0),
                         anti_alias=True, lung_mask=True, jobs=1)
+
+
 
 
 def chest_phantom(shape_zyx: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
@@ -95,7 +98,7 @@ def bench_resample(root: Path, table: pd.DataFrame, jobs: int, work: Path) -> Pa
                           grid.spacing, grid.direction, AIR_HU, sitk.sitkFloat32)
 
     _, t_base = timed(baseline_resample)
-    _, t_ours = timed(lambda: [resample_image(im, PARAMS) for im in images])
+    _, t_ours = timed(lambda: [resample_image(im, **PARAMS.resample_args()) for im in images])
     print(f"resample_image vs sitk.Resample (in memory, {n} series): "
           f"{n / t_ours:.2f} vs {n / t_base:.2f} series/s, ratio {t_base / t_ours:.2f}")
 

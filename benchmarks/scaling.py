@@ -32,7 +32,6 @@ from pathlib import Path
 
 import psutil
 
-from pipeline.config import load_params
 from pipeline.data.patch_dataset import build_patches, write_patch_tables
 from pipeline.dicom.deid import cohort
 from pipeline.dicom.deid.pseudonyms import load_key
@@ -40,6 +39,7 @@ from pipeline.dicom.scan import ingest_scanner, scan_folder
 from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
 from pipeline.io import read_csv, write_csv
 from pipeline.parallel import ExecutorParams
+from pipeline.params import load_params
 from pipeline.synth.cohort import synthesize_cohort
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.config import load_params
 from pipeline.imaging.geometry import Geometry
+from pipeline.params import load_params
 from pipeline.synth.cohort import synthesize_cohort
 from pipeline.synth.dicom_writer import build_slice_dataset, stored_values
 from pipeline.synth.identity import make_identity

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import torch
 
-from pipeline.config import CvParams, TrainParams
+from pipeline.data.params import CvParams
 from pipeline.data.toy_patches import write_toy_folds, write_toy_patches
+from pipeline.training.params import TrainParams
 from pipeline.training.run import fit_fold
 
 

@@ -17,11 +17,14 @@ import sys
 from pathlib import Path
 
 from pipeline.cli import setup_logging
-from pipeline.config import load_params
+from pipeline.config import load_section
+from pipeline.data.params import DataParams
 from pipeline.dicom.deid import cohort
+from pipeline.dicom.deid.params import AnonymizeParams
 from pipeline.dicom.deid.pseudonyms import load_key
 from pipeline.errors import InputError, PipelineError
 from pipeline.io import atomic_dir, check_separate, read_csv, write_csv, write_json
+from pipeline.parallel import ExecutorSection
 from pipeline.tables import read_table
 
 
@@ -69,12 +72,12 @@ def main(argv=None) -> int:
               "candidates": args.candidates}
     try:
         check_separate(args.input, out)
-        params = load_params(args.params)
-        cfg = params.anonymize
+        cfg = load_section(args.params, "anonymize", AnonymizeParams)
+        data = load_section(args.params, "data", DataParams)
         settings = cohort.DeidSettings.from_params(
-            cfg, load_key(args.key_file, params.data.synthetic, args.input))
+            cfg, load_key(args.key_file, data.synthetic, args.input))
         inputs = {n: read_table(p, n) for n, p in tables.items() if p is not None}
-        executor = params.executor.with_jobs(cfg.jobs)
+        executor = load_section(args.params, "executor", ExecutorSection).with_jobs(cfg.jobs)
         with atomic_dir(out) as tmp:
             sources, rejected, paths = _sources(args, settings, executor)
             report = cohort.anonymize_cohort(sources, args.input.absolute(), tmp, settings,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import load_section
+from pipeline.data.params import CvParams
 from pipeline.evaluation.figures import (
     confusion_figure,
     froc_figure,
@@ -15,6 +16,7 @@ from pipeline.evaluation.figures import (
     training_curves_figure,
 )
 from pipeline.evaluation.froc import FP_RATES
+from pipeline.evaluation.params import EvaluateParams
 from pipeline.evaluation.run import evaluate_cv
 from pipeline.io import write_bytes, write_csv, write_json, write_text
 
@@ -69,8 +71,8 @@ def _ci(entry) -> str:
 
 
 def run(args) -> int:
-    cfg = load_section(args.params, "evaluate")
-    folds = load_section(args.params, "cv").fold_ids
+    cfg = load_section(args.params, "evaluate", EvaluateParams)
+    folds = load_section(args.params, "cv", CvParams).fold_ids
     dirs = {role: [args.folds_dir / role / f"fold{i}" for i in folds]
             for role in ("model", "baseline")}
     ev = evaluate_cv(dirs["model"], dirs["baseline"], args.patches, cfg)

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import load_section
+from pipeline.data.params import CvParams
 from pipeline.errors import ParityError
+from pipeline.export.params import ExportParams
 from pipeline.export.run import export_ensemble
 from pipeline.io import write_bytes, write_json
 
@@ -26,8 +28,8 @@ def parse_args(argv=None):
 
 
 def run(args) -> int:
-    cfg = load_section(args.params, "export")
-    folds = load_section(args.params, "cv").fold_ids
+    cfg = load_section(args.params, "export", ExportParams)
+    folds = load_section(args.params, "cv", CvParams).fold_ids
     try:
         result = export_ensemble([args.folds_dir / f"fold{i}" / "model.pt" for i in folds],
                                  args.patches, cfg)

@@ -11,6 +11,7 @@ from pathlib import Path
 from pipeline.cli import run_stage
 from pipeline.config import load_section
 from pipeline.data.folds import assign_folds, fold_summary, write_folds
+from pipeline.data.params import CvParams
 from pipeline.io import write_json
 from pipeline.tables import read_table
 
@@ -28,7 +29,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
-    cv = load_section(args.params, "cv")
+    cv = load_section(args.params, "cv", CvParams)
     index = read_table(args.patches / "index.csv", INDEX, check_duplicates=False)
     nodules = index.groupby("patient_id")["label"].sum().to_dict()
     candidates = index.groupby("patient_id").size().to_dict()

@@ -12,9 +12,11 @@ from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import load_section
+from pipeline.dicom.params import IngestParams
 from pipeline.dicom.scan import ingest_metrics, scan_folder
 from pipeline.errors import InputError
 from pipeline.io import check_separate, write_csv, write_json
+from pipeline.parallel import ExecutorSection
 
 log = logging.getLogger("ingest")
 
@@ -32,8 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_section(args.params, "ingest")
-    executor = load_section(args.params, "executor").with_jobs(cfg.jobs)
+    cfg = load_section(args.params, "ingest", IngestParams)
+    executor = load_section(args.params, "executor", ExecutorSection).with_jobs(cfg.jobs)
     check_separate(args.input, args.output)
     if not args.input.is_dir() or not any(args.input.iterdir()):
         raise InputError(f"{args.input}: expected a folder of DICOM files, found "

@@ -11,8 +11,10 @@ from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import load_section
+from pipeline.data.params import PatchesParams
 from pipeline.data.patch_dataset import build_patches, write_patch_tables
 from pipeline.io import atomic_dir, write_json
+from pipeline.parallel import ExecutorSection
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,8 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_section(args.params, "patches")
-    executor = load_section(args.params, "executor").with_jobs(cfg.jobs)
+    cfg = load_section(args.params, "patches", PatchesParams)
+    executor = load_section(args.params, "executor", ExecutorSection).with_jobs(cfg.jobs)
     with atomic_dir(args.output) as tmp:
         result = build_patches(args.volumes.absolute(), args.tables.absolute(), tmp, cfg, executor)
         write_patch_tables(tmp, result)

@@ -11,10 +11,13 @@ from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import load_section
+from pipeline.dicom.params import IngestParams
 from pipeline.dicom.scan import ingest_scanner
 from pipeline.errors import InputError
+from pipeline.imaging.params import ResampleParams
 from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
 from pipeline.io import atomic_dir, check_separate
+from pipeline.parallel import ExecutorSection
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,11 +31,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_section(args.params, "resample")
-    executor = load_section(args.params, "executor").with_jobs(cfg.jobs)
+    cfg = load_section(args.params, "resample", ResampleParams)
+    executor = load_section(args.params, "executor", ExecutorSection).with_jobs(cfg.jobs)
     scan = None
     if not (args.input / "series.csv").is_file():  # stand-alone: group with the ingest checks
-        scan = ingest_scanner(load_section(args.params, "ingest"), executor)
+        scan = ingest_scanner(load_section(args.params, "ingest", IngestParams), executor)
     check_separate(args.input, args.output)
     with atomic_dir(args.output) as tmp:
         report = resample_cohort(args.input.absolute(), tmp, cfg, executor, scan=scan)

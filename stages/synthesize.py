@@ -11,7 +11,9 @@ from pathlib import Path
 from pipeline.cli import run_stage
 from pipeline.config import load_section
 from pipeline.io import atomic_path, write_json
+from pipeline.parallel import ExecutorSection
 from pipeline.synth.cohort import synthesize_cohort
+from pipeline.synth.params import SynthesizeParams
 from pipeline.synth.preview import save_preview
 
 
@@ -26,8 +28,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_section(args.params, "synthesize")
-    executor = load_section(args.params, "executor").with_jobs(cfg.jobs)
+    cfg = load_section(args.params, "synthesize", SynthesizeParams)
+    executor = load_section(args.params, "executor", ExecutorSection).with_jobs(cfg.jobs)
     start = time.perf_counter()
     result = synthesize_cohort(args.output.absolute(), cfg, executor)
     with atomic_path(args.preview, suffix=".png") as tmp:

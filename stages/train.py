@@ -13,10 +13,12 @@ from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import load_section
+from pipeline.data.params import CvParams
 from pipeline.io import write_bytes, write_csv, write_json
 from pipeline.training.checkpoint import checkpoint_bytes
 from pipeline.training.distributed import cleanup, init_distributed
 from pipeline.training.loop import resolve_device
+from pipeline.training.params import TrainParams
 from pipeline.training.run import fit_fold
 
 SECTIONS = {"model": "train", "baseline": "baseline"}
@@ -44,8 +46,8 @@ def _f(value) -> str:
 
 
 def run(args) -> int:
-    cfg = load_section(args.params, SECTIONS[args.role])
-    cv = load_section(args.params, "cv")
+    cfg = load_section(args.params, SECTIONS[args.role], TrainParams)
+    cv = load_section(args.params, "cv", CvParams)
     tag = f"{args.role}/fold{args.fold}"
     output = args.output or Path("models/cv") / tag
     live_dir = Path("plots/train") / tag if args.live is None else args.live

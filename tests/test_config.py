@@ -5,8 +5,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import load_params, load_section
+from pipeline.config import load_section
 from pipeline.errors import ConfigError
+from pipeline.export.params import ExportParams
+from pipeline.imaging.params import ResampleParams
+from pipeline.params import load_params
+from pipeline.training.params import TrainParams
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -73,14 +77,14 @@ def test_nan_and_infinity_are_rejected_for_floats(tmp_path):
 def test_baseline_errors_name_the_baseline_section(tmp_path):
     path = _write(tmp_path, lambda r: r["baseline"].update({"epochs": 0}))
     with pytest.raises(ConfigError, match=r"baseline\.epochs must be >= 1"):
-        load_section(path, "baseline")
+        load_section(path, "baseline", TrainParams)
 
 
 def test_a_typo_in_one_section_does_not_stop_another_stage(tmp_path):
     path = _write(tmp_path, lambda r: r["export"].update({"opsett": 17}))
-    assert load_section(path, "resample").spacing_mm > 0
+    assert load_section(path, "resample", ResampleParams).spacing_mm > 0
     with pytest.raises(ConfigError, match=r"unknown parameter export\.opsett"):
-        load_section(path, "export")
+        load_section(path, "export", ExportParams)
 
 
 def test_dask_executor_needs_an_address(tmp_path):

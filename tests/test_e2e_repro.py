@@ -147,6 +147,9 @@ def _edit(path: Path, edit) -> str:
     ("resample.jobs", ("params.yaml", "resample", "jobs", 1), set()),
     ("train.num_workers", ("params.yaml", "train", "num_workers", 1), set()),
     ("a comment in the export run module", ("src/pipeline/export/run.py",), {"export"}),
+    ("a comment in the export params module", ("src/pipeline/export/params.py",), {"export"}),
+    ("a comment in the resample params module", ("src/pipeline/imaging/params.py",),
+     {"resample"}),
     ("a comment in stages/export.py", ("stages/export.py",), {"export"}),
 ])
 def test_one_edit_marks_exactly_the_stages_it_affects(tiny_repo, what, edit, expected):

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import load_params
 from pipeline.data.patch_dataset import build_patches, write_patch_tables
 from pipeline.dicom.deid import cohort
 from pipeline.dicom.deid.pseudonyms import KEY_ENV_VAR, load_key
@@ -24,6 +23,7 @@ from pipeline.dicom.scan import ingest_scanner, scan_folder
 from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
 from pipeline.io import read_csv, write_csv, write_json
 from pipeline.parallel import ExecutorParams
+from pipeline.params import load_params
 from pipeline.synth.cohort import synthesize_cohort
 
 distributed = pytest.importorskip("distributed")

@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 TRAIN_ONE_FOLD = """
 import sys
 from pathlib import Path
-from pipeline.config import CvParams, TrainParams
+from pipeline.data.params import CvParams
+from pipeline.training.params import TrainParams
 from pipeline.data.toy_patches import write_toy_folds, write_toy_patches
 from pipeline.training.checkpoint import checkpoint_bytes
 from pipeline.training.run import fit_fold

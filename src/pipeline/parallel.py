@@ -80,6 +80,18 @@ class ExecutorParams:
                               "(e.g. tcp://scheduler:8786)")
 
 
+@dataclass(frozen=True)
+class ExecutorSection:
+    """``executor:`` of ``params.yaml``: where map-over-series work runs; ``jobs`` comes from
+    each stage's own section."""
+
+    kind: Literal["local", "dask"]
+    address: str | None
+
+    def with_jobs(self, jobs: int) -> ExecutorParams:
+        return ExecutorParams(kind=self.kind, jobs=jobs, address=self.address)
+
+
 def map_items(fn: Callable[[T], R], items: Iterable[T], executor: ExecutorParams,
               desc: str = "items", chunksize: int = 1) -> list[R]:
     """Apply ``fn`` to every item and return the results in input order."""

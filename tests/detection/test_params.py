@@ -36,7 +36,7 @@ def test_defaults_load_with_every_threshold():
     ("min_contrast_hu", float("nan"), "finite"),
     ("radius_mm", [15.0, 1.5], "low <= high"),
     ("scales", 2.5, "integer"),
-    ("min_blob_ratio", 1.5, r"\[0, 1\]"),
+    ("min_blob_ratio", 1.5, "<= 1"),
     ("subsolid_hu", 0.0, "<= solid_hu"),
     ("max_candidates", 0, ">= 1"),
 ])

@@ -14,7 +14,7 @@ from pydicom.uid import (
     SecondaryCaptureImageStorage,
 )
 
-from pipeline.config import IngestParams
+from pipeline.dicom.params import IngestParams
 from pipeline.dicom.read import read_header, sop_class_reason, transfer_syntax_reason
 from pipeline.dicom.scan import scan_folder
 from pipeline.parallel import ExecutorParams

@@ -12,8 +12,8 @@ import pydicom.data
 import pytest
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
-from pipeline.config import IngestParams
 from pipeline.dicom import scan
+from pipeline.dicom.params import IngestParams
 from pipeline.dicom.scan import ingest_metrics, scan_folder
 from pipeline.dicom.validate import SERIES_COLUMNS
 from pipeline.parallel import ExecutorParams

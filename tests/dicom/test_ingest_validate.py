@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pydicom.uid import generate_uid
 
-from pipeline.config import IngestParams
+from pipeline.dicom.params import IngestParams
 from pipeline.dicom.scan import scan_folder
 from pipeline.dicom.validate import stack_order
 from pipeline.imaging.geometry import rotation_matrix

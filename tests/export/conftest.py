@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from export_helpers import write_series
 
-from pipeline.config import ExportParams
+from pipeline.export.params import ExportParams
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import torch
 import yaml
 from export_helpers import BALL_CENTER_MM, PREPROCESS, make_checkpoint, make_net
 
-from pipeline.config import ResampleParams, load_params
 from pipeline.data.inputs import model_inputs
 from pipeline.export.metadata import build_metadata
 from pipeline.export.onnx_export import EXPORTER, export_onnx
@@ -25,6 +24,8 @@ from pipeline.export.predict import (
 )
 from pipeline.export.predict_cli import main as predict_main
 from pipeline.imaging.geometry import Geometry
+from pipeline.imaging.params import ResampleParams
+from pipeline.params import load_params
 
 REPO = Path(__file__).resolve().parents[2]
 pytest.importorskip("pipeline.dicom.scan")  # ingest's scan_folder: predict's first step
@@ -35,6 +36,8 @@ UID_A = "1.2.826.0.1.3680043.8.498.1"
 UID_B = "1.2.826.0.1.3680043.8.498.2"
 INSIDE = [BALL_CENTER_MM, (-6.0, -4.0, -95.0), (8.2, 10.1, -82.3)]
 OUTSIDE = (200.0, 0.0, -90.0)
+
+
 
 
 @pytest.fixture
@@ -60,7 +63,7 @@ def _pipeline_probabilities(files, centers):
     """The training pipeline's path: read -> resample -> cubes -> inputs -> torch model."""
     params = ResampleParams(spacing_mm=1.0, interpolator="linear", hu_range=(-1024.0, 3071.0),
                             anti_alias=True, lung_mask=False, jobs=1)
-    volume = resample.resample_image(resample.read_series_hu(files), params)
+    volume = resample.resample_image(resample.read_series_hu(files), **params.resample_args())
     cubes, inside = patches.extract_cubes(sitk.GetArrayFromImage(volume),
                                           Geometry.from_sitk(volume), np.asarray(centers), 12)
     with torch.no_grad():

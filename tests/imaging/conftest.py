@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from imaging_phantoms import write_cohort
 
-from pipeline.config import ResampleParams
+from pipeline.imaging.params import ResampleParams
 
 
 @pytest.fixture

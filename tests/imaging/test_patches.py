@@ -25,6 +25,8 @@ DIRECTIONS = {
 }
 
 
+
+
 def _marker_volume(geo: Geometry, center_world, shape=(16, 16, 16)) -> np.ndarray:
     """Ball (1000 HU) at ``center_world``, markers 3 mm towards world +x (500) and +z (200)."""
     volume = ball_volume(shape, geo, center_world, 1.0, inside_hu=1000.0)
@@ -76,7 +78,8 @@ def test_full_path_from_negative_normal_dicom_puts_ball_at_centre(tmp_path, resa
     dist2 = ((geo.voxel_to_world(np.stack([zz, yy, xx], 1)) - center) ** 2).sum(1)
     blob = (-1000.0 + 1500.0 * np.exp(-dist2 / (2 * 3.0**2))).reshape(10, 22, 22)
     files = write_series(tmp_path, "1.2.3", blob, geo).split("|")
-    image = resample_image(read_series_hu([tmp_path / f for f in files]), resample_params)
+    image = resample_image(read_series_hu([tmp_path / f for f in files]),
+                           **resample_params.resample_args())
     out_geo = Geometry.from_sitk(image)
     cubes, inside = extract_cubes(sitk.GetArrayFromImage(image), out_geo, center[None], size=15)
     weights = np.clip(cubes[0].astype(np.float64) + 700.0, 0, None)

@@ -21,6 +21,8 @@ from pipeline.imaging.resample import (
 NEG_NORMAL = (1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, -1.0)  # IOP 1\0\0\0\-1\0: normal -z
 
 
+
+
 def _image(volume, geo):
     image = sitk.GetImageFromArray(volume.astype(np.float32))
     geo.apply_to_sitk(image)
@@ -84,7 +86,7 @@ def test_resample_output_is_int16_clipped_with_same_direction(resample_params):
     volume = np.full((6, 10, 10), 5000.0, dtype=np.float32)
     volume[:, :5] = -3000.0
     params = replace(resample_params, hu_range=(-1000.0, 2000.0))
-    out = resample_image(_image(volume, geo), params)
+    out = resample_image(_image(volume, geo), **params.resample_args())
     array = sitk.GetArrayFromImage(out)
     assert out.GetPixelID() == sitk.sitkInt16
     assert array.min() == -1000 and array.max() == 2000
@@ -101,7 +103,7 @@ def test_resampling_keeps_ball_position_and_size(resample_params, direction, int
     radius = 5.0
     volume = ball_volume(shape, geo, center, radius, inside_hu=1000.0, background_hu=0.0)
     params = replace(resample_params, interpolator=interpolator)
-    out = resample_image(_image(volume, geo), params)
+    out = resample_image(_image(volume, geo), **params.resample_args())
     assert np.allclose(_centroid_world(out, threshold=0.0), center, atol=0.3)
     volume_ml = (sitk.GetArrayFromImage(out) > 500).sum() * 1.0  # 1 mm^3 voxels
     assert volume_ml == pytest.approx(4 / 3 * np.pi * radius**3, rel=0.12)
@@ -111,8 +113,8 @@ def test_resampled_volume_written_twice_is_byte_identical(tmp_path, resample_par
     geo = Geometry((1.0, 2.0, 3.0), (0.7, 0.7, 2.5), NEG_NORMAL)
     volume = ball_volume((8, 16, 16), geo, geo.voxel_to_world([4, 8, 8]), 3.0)
     first, second = tmp_path / "a.nii.gz", tmp_path / "b.nii.gz"
-    write_volume(resample_image(_image(volume, geo), resample_params), first)
-    write_volume(resample_image(_image(volume, geo), resample_params), second)
+    write_volume(resample_image(_image(volume, geo), **resample_params.resample_args()), first)
+    write_volume(resample_image(_image(volume, geo), **resample_params.resample_args()), second)
     assert first.read_bytes() == second.read_bytes()
     back = sitk.ReadImage(str(first))
     assert back.GetPixelID() == sitk.sitkInt16

@@ -7,12 +7,12 @@ import pandas as pd
 import SimpleITK as sitk
 from imaging_phantoms import COHORT_GEOMETRIES, REPO, load_stage, write_params
 
-from pipeline.config import load_params
 from pipeline.dicom.scan import ingest_scanner
 from pipeline.imaging.resample_cohort import resample_cohort
 from pipeline.imaging.volume_table import GEOMETRY_COLUMNS, geometry_from_row
 from pipeline.io import read_csv, read_json
 from pipeline.parallel import ExecutorParams
+from pipeline.params import load_params
 
 LOCAL1 = ExecutorParams(kind="local", jobs=1)
 

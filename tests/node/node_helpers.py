@@ -195,8 +195,8 @@ def node_params(tmp_path: Path, dest: str, **kwargs: object) -> NodeParams:
 def synthetic_series(root: Path, profile: str = "tiny", seed: int = 7) -> Series:
     """One patient of the synthetic cohort (``profile``: tiny for tests, small is the default),
     plain Explicit VR, one series; its files as written (PACS-like names)."""
-    from pipeline.config import SynthesizeParams
     from pipeline.synth.cohort import generate_patient, plan_cohort
+    from pipeline.synth.params import SynthesizeParams
 
     params = SynthesizeParams(
         seed=seed, profile=profile, n_patients=1, nodules_per_patient=(2, 2),  # type: ignore[arg-type]

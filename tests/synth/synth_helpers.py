@@ -6,7 +6,7 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
-from pipeline.config import SynthesizeParams
+from pipeline.synth.params import SynthesizeParams
 
 TINY_Z_EXTENT_MM = 40.0
 

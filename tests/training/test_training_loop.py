@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.config import CvParams, TrainParams
+from pipeline.data.params import CvParams
 from pipeline.data.toy_patches import write_toy_folds, write_toy_patches
 from pipeline.training.checkpoint import (
     checkpoint_bytes,
@@ -12,6 +12,7 @@ from pipeline.training.checkpoint import (
     model_from_checkpoint,
 )
 from pipeline.training.loop import class_weights, make_loader, make_scheduler
+from pipeline.training.params import TrainParams
 from pipeline.training.run import fit_fold
 
 CFG = TrainParams(model="cnn3d", seed=3, epochs=2, batch_size=16, lr=1e-3, weight_decay=1e-4,

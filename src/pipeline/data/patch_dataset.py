@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from pipeline.config import PatchesParams
 from pipeline.data.candidates import (
     ANNOTATION_COLUMNS,
     CANDIDATE_COLUMNS,
@@ -32,6 +31,7 @@ from pipeline.data.candidates import (
     merge_candidates,
     prepare_table,
 )
+from pipeline.data.params import PatchesParams
 from pipeline.errors import PipelineError
 from pipeline.imaging.geometry import Geometry
 from pipeline.imaging.patches import AXES, cube_size, extract_cubes, inside_volume

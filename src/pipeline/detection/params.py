@@ -6,20 +6,18 @@ The section is read on its own (:func:`load_candidate_params`), so a typo elsewh
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
-import yaml
-
+from pipeline.config import Section, bounds, convert, read_yaml
 from pipeline.errors import ConfigError
 
 SECTION = "candidates"
 
 
 @dataclass(frozen=True)
-class CandidateParams:
+class CandidateParams(Section):
     """Parameters of :func:`pipeline.detection.candidates.generate_candidates` (HU, mm).
 
     Attributes:
@@ -47,82 +45,35 @@ class CandidateParams:
         jobs: scans processed in parallel by the stage.
     """
 
-    lung_threshold_hu: float
-    lung_closing_mm: float
-    mask_spacing_mm: float
-    radius_mm: tuple[float, float]
-    scales: int
-    hu_clip: tuple[float, float]
-    solid_hu: float
-    subsolid_hu: float
-    min_response_hu: float
-    min_contrast_hu: float
-    min_blob_ratio: float
-    subsolid_weight: float
-    scale_exponent: float
-    nms_factor: float
-    max_candidates: int
-    jobs: int
+    SECTION = "candidates"
 
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            values = getattr(self, f.name)
-            for v in values if isinstance(values, tuple) else (values,):
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                    raise ConfigError(f"{SECTION}.{f.name} must be a finite number, got {values!r}")
-        _positive("lung_closing_mm", self.lung_closing_mm, zero_ok=True)
-        _positive("mask_spacing_mm", self.mask_spacing_mm)
-        _positive("radius_mm", self.radius_mm[0])
-        _ordered("radius_mm", self.radius_mm)
-        _ordered("hu_clip", self.hu_clip, strict=True)
-        if self.scales < 1:
-            raise ConfigError(f"{SECTION}.scales must be >= 1, got {self.scales}")
+    lung_threshold_hu: float
+    lung_closing_mm: float = bounds(0)
+    mask_spacing_mm: float = bounds(0, lo_open=True)
+    radius_mm: tuple[float, float] = bounds(0, lo_open=True, ordered=True)
+    scales: int = bounds(1)
+    hu_clip: tuple[float, float] = bounds(ordered=True, strict=True)
+    solid_hu: float = bounds()
+    subsolid_hu: float = bounds()
+    min_response_hu: float = bounds(0)
+    min_contrast_hu: float = bounds(0)
+    min_blob_ratio: float = bounds(0, 1)
+    subsolid_weight: float = bounds(0, lo_open=True)
+    scale_exponent: float = bounds(0)
+    nms_factor: float = bounds(0)
+    max_candidates: int = bounds(1)
+    jobs: int = bounds(1)
+
+    def check(self, prefix: str) -> None:
         if self.subsolid_hu > self.solid_hu:
-            raise ConfigError(f"{SECTION}.subsolid_hu must be <= solid_hu, got "
+            raise ConfigError(f"{prefix}.subsolid_hu must be <= solid_hu, got "
                               f"{self.subsolid_hu} > {self.solid_hu}")
-        _positive("min_response_hu", self.min_response_hu, zero_ok=True)
-        _positive("min_contrast_hu", self.min_contrast_hu, zero_ok=True)
-        _positive("scale_exponent", self.scale_exponent, zero_ok=True)
-        if not 0.0 <= self.min_blob_ratio <= 1.0:
-            raise ConfigError(f"{SECTION}.min_blob_ratio must be in [0, 1], got "
-                              f"{self.min_blob_ratio}")
-        _positive("subsolid_weight", self.subsolid_weight)
-        _positive("nms_factor", self.nms_factor, zero_ok=True)
-        if self.max_candidates < 1:
-            raise ConfigError(f"{SECTION}.max_candidates must be >= 1, got {self.max_candidates}")
-        if self.jobs < 1:
-            raise ConfigError(f"{SECTION}.jobs must be >= 1, got {self.jobs}")
 
     @classmethod
     def from_mapping(cls, mapping: Any, source: str = SECTION) -> CandidateParams:
         """Build from a ``candidates:`` mapping; unknown, missing or ill-typed keys are errors."""
-        if not isinstance(mapping, dict):
-            raise ConfigError(f"{source}: expected a mapping, got {type(mapping).__name__}")
-        names = [f.name for f in fields(cls)]
-        unknown = sorted(set(mapping) - set(names))
-        if unknown:
-            raise ConfigError(f"{source}: unknown parameter {SECTION}.{unknown[0]} "
-                              f"(known: {', '.join(names)})")
-        missing = [n for n in names if n not in mapping]
-        if missing:
-            raise ConfigError(f"{source}: missing parameter {SECTION}.{missing[0]}")
-        kwargs: dict[str, Any] = {}
-        for name in names:
-            value = mapping[name]
-            if name in ("radius_mm", "hu_clip"):
-                if not isinstance(value, (list, tuple)) or len(value) != 2:
-                    raise ConfigError(f"{source}: {SECTION}.{name} must be [low, high], got "
-                                      f"{value!r}")
-                value = tuple(_number(name, v, source) for v in value)
-            elif name in ("scales", "max_candidates", "jobs"):
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise ConfigError(f"{source}: {SECTION}.{name} must be an integer, got "
-                                      f"{value!r}")
-            else:
-                value = _number(name, value, source)
-            kwargs[name] = value
         try:
-            return cls(**kwargs)
+            return convert(SECTION, cls, mapping)  # type: ignore[no-any-return]
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from None
 
@@ -135,37 +86,12 @@ def load_candidate_params(path: str | Path, required: bool) -> CandidateParams |
 
 def load_candidate_params(path: str | Path, required: bool = True) -> CandidateParams | None:
     """Read the ``candidates:`` section of a params file (None if absent and not required)."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: parameters file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(raw, dict) or SECTION not in raw:
+    raw = read_yaml(path)
+    if SECTION not in raw:
         if not required:
             return None
         raise ConfigError(f"{path}: expected a '{SECTION}:' section")
     return CandidateParams.from_mapping(raw[SECTION], str(path))
-
-
-def _number(name: str, value: Any, source: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{source}: {SECTION}.{name} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ConfigError(f"{source}: {SECTION}.{name} must be a finite number, got {value!r}")
-    return float(value)
-
-
-def _positive(name: str, value: float, zero_ok: bool = False) -> None:
-    if value < 0 or (value == 0 and not zero_ok):
-        raise ConfigError(f"{SECTION}.{name} must be {'>=' if zero_ok else '>'} 0, got {value}")
-
-
-def _ordered(name: str, pair: tuple[float, ...], strict: bool = False) -> None:
-    if pair[0] > pair[1] or (strict and pair[0] == pair[1]):
-        raise ConfigError(f"{SECTION}.{name} must be [low, high] with low "
-                          f"{'<' if strict else '<='} high, got {list(pair)}")
 
 
 DEFAULTS = Path(__file__).with_name("defaults.yaml")

@@ -28,7 +28,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.config import IngestParams
+from pipeline.dicom.params import IngestParams
 from pipeline.dicom.read import FileHeader, read_header
 from pipeline.dicom.validate import SERIES_COLUMNS, SeriesRejectedError, validate_series
 from pipeline.errors import DicomReadError

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pipeline.config import IngestParams
+from pipeline.dicom.params import IngestParams
 from pipeline.dicom.read import FileHeader
 from pipeline.errors import GeometryError, SeriesValidationError
 from pipeline.imaging.geometry import direction_from_dicom, slice_normal

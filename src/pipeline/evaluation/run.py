@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.config import EvaluateParams
 from pipeline.data.candidates import ANNOTATION_COLUMNS
 from pipeline.data.datasets import load_index
 from pipeline.data.inputs import model_inputs
@@ -39,6 +38,7 @@ from pipeline.evaluation.cv import (
 )
 from pipeline.evaluation.froc import FP_RATES
 from pipeline.evaluation.gradcam import grad_cam
+from pipeline.evaluation.params import EvaluateParams
 from pipeline.evaluation.report import GROUPS, axial_views, render_montage
 from pipeline.io import clean_nan, read_csv
 from pipeline.metrics import pr_table, roc_table

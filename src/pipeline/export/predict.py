@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from pipeline.config import IngestParams, ResampleParams
 from pipeline.data.inputs import model_inputs
 from pipeline.detection.candidates import generate_candidates
 from pipeline.detection.params import CandidateParams, default_candidate_params
+from pipeline.dicom.params import IngestParams
 from pipeline.errors import ConfigError, DicomReadError, PipelineError, SeriesValidationError
 from pipeline.export.metadata import ModelMetadata
 from pipeline.export.runtime import open_session, predict_proba, session_metadata
@@ -67,13 +67,11 @@ class PredictResult:
     timings_s: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
 
 
-def resample_params(preprocess: Mapping[str, object]) -> ResampleParams:
-    """The resampling recorded in a model's preprocess metadata."""
-    return ResampleParams(spacing_mm=float(preprocess["spacing_mm"]),  # type: ignore[arg-type]
-                          interpolator=preprocess["interpolator"],  # type: ignore[arg-type]
-                          hu_range=tuple(preprocess["hu_range"]),  # type: ignore[arg-type]
-                          anti_alias=bool(preprocess.get("anti_alias", True)),
-                          lung_mask=False, jobs=1)
+def resample_as_trained(image: sitk.Image, preprocess: Mapping[str, Any]) -> sitk.Image:
+    """``image`` resampled as the model's training data was (its preprocess metadata)."""
+    return resample_image(image, float(preprocess["spacing_mm"]), str(preprocess["interpolator"]),
+                          tuple(preprocess["hu_range"]),
+                          bool(preprocess.get("anti_alias", True)))
 
 
 def series_inputs(files: list[Path], centers_world_mm: np.ndarray, meta: ModelMetadata,
@@ -93,7 +91,7 @@ def series_inputs(files: list[Path], centers_world_mm: np.ndarray, meta: ModelMe
     t0 = time.perf_counter()
     image = read_series_hu(files)
     t1 = time.perf_counter()
-    volume = resample_image(image, resample_params(meta.preprocess))
+    volume = resample_as_trained(image, meta.preprocess)
     t2 = time.perf_counter()
     cubes, inside = extract_cubes(sitk.GetArrayViewFromImage(volume), Geometry.from_sitk(volume),
                                   centers_world_mm, int(meta.preprocess["cube_size"]))
@@ -276,7 +274,7 @@ def detect_series(files: list[Path], uid: str, session: object, meta: ModelMetad
         table = pd.DataFrame([_status_row(uid, READ_ERROR, str(exc))], columns=DETECT_COLUMNS)
         return SeriesFindings(uid, files, None, table)
     t1 = time.perf_counter()
-    volume = resample_image(image, resample_params(meta.preprocess))
+    volume = resample_as_trained(image, meta.preprocess)
     t2 = time.perf_counter()
     array = sitk.GetArrayViewFromImage(volume)
     geometry = Geometry.from_sitk(volume)

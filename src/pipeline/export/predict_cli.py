@@ -21,9 +21,11 @@ from pathlib import Path
 from pipeline.cli import setup_logging
 from pipeline.config import load_section
 from pipeline.detection.params import load_candidate_params
+from pipeline.dicom.params import IngestParams
 from pipeline.errors import PipelineError
 from pipeline.export.predict import SCORED, DetectResult, detect_folder, predict_folder
 from pipeline.io import write_csv
+from pipeline.parallel import ExecutorSection
 from pipeline.tables import Kind, read_table
 
 CANDIDATE_SPEC: dict[str, Kind] = {"coordX": "number", "coordY": "number", "coordZ": "number"}
@@ -56,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ingest, executor, detect = None, None, None
         if args.params is not None:
-            ingest = load_section(args.params, "ingest")
-            executor = load_section(args.params, "executor").with_jobs(ingest.jobs)
+            ingest = load_section(args.params, "ingest", IngestParams)
+            executor = load_section(args.params, "executor", ExecutorSection).with_jobs(ingest.jobs)
             detect = load_candidate_params(args.params, required=False)
         if args.candidates is None:
             found = detect_folder(args.dicom, args.model, detect, ingest, executor,

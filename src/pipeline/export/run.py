@@ -21,12 +21,12 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from pipeline.config import ExportParams
 from pipeline.data.inputs import model_inputs
 from pipeline.errors import ConfigError
 from pipeline.export.ensemble import ensemble_summary, load_fold_models
 from pipeline.export.metadata import build_metadata
 from pipeline.export.onnx_export import EXPORTER, export_onnx
+from pipeline.export.params import ExportParams
 from pipeline.export.parity import ParityReport, check_parity
 from pipeline.export.runtime import open_session
 from pipeline.io import read_json, to_jsonable

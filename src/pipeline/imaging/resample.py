@@ -26,7 +26,6 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from pipeline.config import ResampleParams
 from pipeline.errors import DicomReadError
 from pipeline.imaging.geometry import Geometry
 
@@ -107,23 +106,27 @@ def to_int16_hu(values: np.ndarray, hu_range: Sequence[float]) -> np.ndarray:
     return np.rint(clipped, out=clipped).astype(np.int16)
 
 
-def resample_image(image: sitk.Image, params: ResampleParams) -> sitk.Image:
-    """Resample a HU image to ``params.spacing_mm`` isotropic: int16 HU, same direction and extent.
+def resample_image(image: sitk.Image, spacing_mm: float, interpolator: str = "linear",
+                   hu_range: Sequence[float] = (-1024.0, 3071.0),
+                   anti_alias: bool = True) -> sitk.Image:
+    """Resample a HU image to ``spacing_mm`` isotropic: int16 HU, same direction and extent.
 
-    Smooths first along downsampled axes when ``params.anti_alias``; interpolates with
-    ``params.interpolator``; values outside the input become air (-1000 HU); the result is clipped
-    to ``params.hu_range``.
+    Smooths first along downsampled axes when ``anti_alias``; interpolates with ``interpolator``
+    (``linear`` or ``bspline``); values outside the input become air (-1000 HU); the result is
+    clipped to ``hu_range``.
     """
+    if interpolator not in _INTERPOLATORS:
+        raise ValueError(f"interpolator must be one of {sorted(_INTERPOLATORS)}, "
+                         f"got {interpolator!r}")
     geometry = Geometry.from_sitk(image)
-    grid, size = resampled_grid(geometry, image.GetSize(), params.spacing_mm)
+    grid, size = resampled_grid(geometry, image.GetSize(), spacing_mm)
     source = sitk.Cast(image, sitk.sitkFloat32)
-    if params.anti_alias:
+    if anti_alias:
         source = smooth_for_downsampling(source, grid.spacing)
     resampled = sitk.Resample(source, list(size), sitk.Transform(),
-                              _INTERPOLATORS[params.interpolator], list(grid.origin),
+                              _INTERPOLATORS[interpolator], list(grid.origin),
                               list(grid.spacing), list(grid.direction), AIR_HU, sitk.sitkFloat32)
-    out = sitk.GetImageFromArray(to_int16_hu(sitk.GetArrayViewFromImage(resampled),
-                                             params.hu_range))
+    out = sitk.GetImageFromArray(to_int16_hu(sitk.GetArrayViewFromImage(resampled), hu_range))
     grid.apply_to_sitk(out)
     return out
 

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from pipeline.config import ResampleParams
 from pipeline.errors import InputError, PipelineError, SeriesValidationError
 from pipeline.imaging.lung import lung_mask
+from pipeline.imaging.params import ResampleParams
 from pipeline.imaging.resample import read_series_hu, resample_image, write_volume
 from pipeline.imaging.volume_table import GEOMETRY_COLUMNS, format_direction
 from pipeline.io import read_csv, write_csv, write_json
@@ -65,7 +65,7 @@ def resample_series(task: ResampleTask) -> dict[str, Any]:
         if image.GetDimension() != 3:
             raise SeriesValidationError(f"series {task.series_uid}: expected a 3D volume, got "
                                         f"{image.GetDimension()}D")
-        volume = resample_image(image, task.params)
+        volume = resample_image(image, **task.params.resample_args())
     except (PipelineError, RuntimeError, ValueError) as exc:
         log.warning("series %s rejected: %s", task.series_uid, exc)
         return {"path": "", "series_uid": task.series_uid, "reason": str(exc)}

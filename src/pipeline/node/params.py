@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pipeline.config import build
+from pipeline.config import build, read_yaml
 from pipeline.errors import ConfigError
 
 # PS3.5 6.2: an AE title is 1-16 characters of the default repertoire, no backslash or control
@@ -109,13 +107,7 @@ class NodeParams:
 
 def read_node_section(path: Path) -> dict[str, Any]:
     """The raw ``node:`` mapping of a params file (empty when it has none)."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: parameters file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    section = (raw or {}).get("node", {}) if isinstance(raw, dict) else None
+    section = read_yaml(path).get("node", {})
     if section is None:
         return {}
     if not isinstance(section, dict):

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
-from pipeline.config import SynthesizeParams
 from pipeline.imaging.geometry import Geometry, direction_from_dicom
 from pipeline.io import atomic_dir, write_csv
 from pipeline.parallel import ExecutorParams, map_items
@@ -45,6 +44,7 @@ from pipeline.synth.dicom_writer import (
 )
 from pipeline.synth.identity import ascii_fold, make_identity, make_patient_ids
 from pipeline.synth.marker import write_marker
+from pipeline.synth.params import SynthesizeParams
 from pipeline.synth.profiles import ORIENTATIONS, VENDORS, Kernel, ScannerProfile, get_profile
 from pipeline.synth.render import Grid, render_chunks
 

@@ -31,10 +31,10 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Sampler
 
 from pipeline.cli import progress
-from pipeline.config import TrainParams
 from pipeline.data.datasets import PatchDataset
 from pipeline.metrics import binary_metrics
 from pipeline.models.inference import predict_proba
+from pipeline.training.params import TrainParams
 from pipeline.training.seed import seed_worker
 
 log = logging.getLogger(__name__)

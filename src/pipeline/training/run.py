@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.config import CvParams, TrainParams
 from pipeline.data.datasets import PatchDataset, data_hash, load_index, load_preprocess
 from pipeline.data.folds import plan_fold, read_folds
 from pipeline.data.inputs import model_inputs
+from pipeline.data.params import CvParams
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.io import clean_nan
 from pipeline.metrics import binary_metrics, choose_threshold
@@ -37,6 +37,7 @@ from pipeline.numerics import numerics_record, pin_torch_threads
 from pipeline.provenance import package_versions
 from pipeline.training.distributed import DistInfo, ShardedSampler, wrap_model
 from pipeline.training.loop import EpochCallback, resolve_device, summary, train_model
+from pipeline.training.params import TrainParams
 from pipeline.training.seed import seed_everything
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from pipeline.config import AnonymizeParams
 from pipeline.dicom.deid.cohort import DeidSettings
+from pipeline.dicom.deid.params import AnonymizeParams
 from pipeline.dicom.deid.pseudonyms import KEY_ENV_VAR, KeySource, key_fingerprint
 from pipeline.imaging.geometry import Geometry
 from pipeline.synth.dicom_writer import (

@@ -44,7 +44,6 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from pipeline.config import AnonymizeParams
 from pipeline.dicom.deid.actions import (
     PIXEL_DATA,
     DeidContext,
@@ -53,6 +52,7 @@ from pipeline.dicom.deid.actions import (
     new_file_meta,
     record_deidentification,
 )
+from pipeline.dicom.deid.params import AnonymizeParams
 from pipeline.dicom.deid.profile import Profile, ProfileOptions, build_profile
 from pipeline.dicom.deid.pseudonyms import KeySource, Pseudonymizer
 from pipeline.dicom.deid.screen import burned_in_reason

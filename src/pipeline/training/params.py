@@ -1,0 +1,47 @@
+"""``train:`` and ``baseline:`` of ``params.yaml``: one recipe per trained model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pipeline.config import Section, bounds
+from pipeline.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TrainParams(Section):
+    """A training recipe; ``section`` says which of ``train``/``baseline`` it came from.
+
+    The model name is checked against the registry by training (so this module stays free of
+    torch).
+    """
+
+    model: str
+    seed: int
+    epochs: int = bounds(1)
+    batch_size: int = bounds(1)
+    lr: float = bounds(0, lo_open=True)
+    weight_decay: float = bounds(0)
+    balance: Literal["sampler", "weighted_loss", "none"] = bounds()
+    augment: bool = bounds()
+    early_stopping_patience: int = bounds(1)
+    device: str = bounds()
+    num_workers: int = bounds(0)
+    hu_window: tuple[float, float] = bounds(ordered=True, strict=True)
+    slice_px: int = bounds(1)
+    threshold: Literal["youden", "sensitivity"] = bounds()
+    target_sensitivity: float = bounds(0, 1, lo_open=True)
+    # Optional (their defaults keep the plain Adam-at-constant-lr loop of the seed2d baseline;
+    # params.yaml states them for both sections):
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: per-step decay to 0
+    # linear warm-up from lr/10, in epochs, before the schedule
+    warmup_epochs: int = bounds(0, default=0)
+    # exponential moving average of weights and BN buffers (0 = off)
+    ema_decay: float = bounds(0, 1, hi_open=True, default=0.0)
+    section: str = "train"
+
+    def check(self, prefix: str) -> None:
+        if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ConfigError(
+                f"{prefix}.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
