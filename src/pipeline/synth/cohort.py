@@ -22,17 +22,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLE
 from pipeline.imaging.geometry import Geometry, direction_from_dicom
 from pipeline.io import atomic_dir, write_csv
 from pipeline.parallel import ExecutorParams, map_items
-from pipeline.synth.anatomy import (
-    Anatomy,
-    Candidate,
-    Nodule,
-    placement_grid,
-    sample_anatomy,
-    sample_candidates,
-    sample_nodules,
-    sample_small_findings,
-    vec3,
-)
+from pipeline.synth.chest import Anatomy, sample_anatomy
 from pipeline.synth.dicom_writer import (
     RESCALE_INTERCEPT,
     PatientIdentity,
@@ -45,8 +35,15 @@ from pipeline.synth.dicom_writer import (
 from pipeline.synth.identity import ascii_fold, make_identity, make_patient_ids
 from pipeline.synth.marker import write_marker
 from pipeline.synth.params import SynthesizeParams
+from pipeline.synth.placement import (
+    placement_grid,
+    sample_candidates,
+    sample_nodules,
+    sample_small_findings,
+)
 from pipeline.synth.profiles import ORIENTATIONS, VENDORS, Kernel, ScannerProfile, get_profile
 from pipeline.synth.render import Grid, render_chunks
+from pipeline.synth.shapes import Candidate, Nodule, vec3
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ import numpy as np
 from scipy import ndimage
 
 from pipeline.imaging.geometry import Geometry
-from pipeline.synth.anatomy import TEXTURE_STEP_MM, Anatomy, Tubes, dome_z_mm, lung_mask
+from pipeline.synth.chest import TEXTURE_STEP_MM, Anatomy, dome_z_mm, lung_mask
+from pipeline.synth.shapes import Tubes
 
 BONE_CORTEX_HU = 750.0
 BONE_MARROW_HU = 260.0
