@@ -47,6 +47,9 @@ class DataParams:
     synthetic: bool
     # LUNA16's annotations_excluded.csv (findings whose candidates the FROC ignores); optional
     annotations_excluded_csv: str | None = None
+    # what dicom_dir holds: DICOM, or MetaImage volumes (LUNA16's subsetN/<seriesuid>.mhd+.raw);
+    # auto decides from the folder (pipeline.metaimage.detect) and refuses a folder with both
+    format: Literal["auto", "dicom", "metaimage"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,9 @@ class CvParams:
     fold_ids: tuple[int, ...]
     seed: int
     inner_val: float
+    # patient: deal patients to folds (pipeline.data.folds); subset: the fold of a scan is its
+    # LUNA16 subset number (the subsetN/ folder of a MetaImage input), as LUNA16's 10 folds
+    folds_from: Literal["patient", "subset"] = "patient"
 
     def __post_init__(self) -> None:
         _check_range("cv.folds", self.folds, 2)
