@@ -1,4 +1,4 @@
-"""Helpers of the MetaImage tests (a uniquely named module: every test folder may have a conftest)."""
+"""Helpers of the MetaImage tests (a uniquely named module, not a conftest)."""
 
 from __future__ import annotations
 
