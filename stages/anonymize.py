@@ -9,6 +9,8 @@ local table OUTDIR.quarantine-paths.csv beside the output maps them to input pat
 Exit status: 0 written and verified (quarantine listed); 2 bad input, parameters or key, or the
 output is locked by another run (the previous output is untouched); 3 identifying values found in
 what would have been written (the output folder is then not installed).
+A MetaImage cohort (ingest's series table says format metaimage: LUNA16, already de-identified) is
+not rewritten: its tables and series table are checked and copied, and the metrics say skipped.
 """
 
 import argparse
@@ -24,6 +26,8 @@ from pipeline.dicom.deid.params import AnonymizeParams
 from pipeline.dicom.deid.pseudonyms import load_key
 from pipeline.errors import InputError, PipelineError
 from pipeline.io import atomic_dir, check_separate, read_csv, write_csv, write_json
+from pipeline.metaimage import passthrough
+from pipeline.metaimage.detect import survey_folder
 from pipeline.parallel import ExecutorSection
 from pipeline.tables import read_table
 
@@ -55,6 +59,10 @@ def _sources(args, settings, executor):
         raise InputError(f"{args.input}: expected a folder of DICOM files, found "
                          f"{'an empty folder' if args.input.is_dir() else 'nothing'}")
     if args.series_table is None:
+        survey = survey_folder(args.input)
+        if survey.metaimage_headers and not survey.has_dicom:
+            raise InputError(f"{args.input}: holds MetaImage volumes, not DICOM: nothing to "
+                             "de-identify (LUNA16 is already); run ingest and resample on it")
         return cohort.group_folder(args.input.absolute(), settings.pseudonymizer(), executor)
     table = read_csv(args.series_table)
     if table.empty:
@@ -72,6 +80,8 @@ def main(argv=None) -> int:
               "candidates": args.candidates}
     try:
         check_separate(args.input, out)
+        if _metaimage_table(args.series_table):
+            return _pass_through(args, out, metrics_path, tables)
         cfg = load_section(args.params, "anonymize", AnonymizeParams)
         data = load_section(args.params, "data", DataParams)
         settings = cohort.DeidSettings.from_params(
@@ -107,6 +117,32 @@ def main(argv=None) -> int:
     _write_quarantine_paths(out, report)
     print(f"anonymized {report.files_written} files in {len(report.series)} series "
           f"({len(report.quarantine)} quarantined), verified: 0 leaks, key_id={settings.key_id}")
+    return 0
+
+
+def _metaimage_table(path: Path | None) -> bool:
+    if path is None:
+        return False
+    if not path.is_file():
+        raise InputError(f"{path}: expected ingest's series table, not found")
+    return passthrough.is_metaimage_table(read_csv(path, dtype=str, keep_default_na=False))
+
+
+def _pass_through(args, out: Path, metrics_path: Path, tables: dict) -> int:
+    """A MetaImage cohort: check and copy the tables, rewrite no volume, report skipped."""
+    inputs = {n: read_table(p, n) for n, p in tables.items() if p is not None}
+    series = read_csv(args.series_table, dtype=str, keep_default_na=False)
+    result = passthrough.pass_through(series, inputs)
+    metrics = passthrough.passthrough_report(result)
+    with atomic_dir(out) as tmp:
+        passthrough.write_passthrough(tmp, result)
+        if out in metrics_path.parents:
+            write_json(tmp / metrics_path.relative_to(out), metrics)
+    if out not in metrics_path.parents:
+        write_json(metrics_path, metrics)
+    out.with_name(f"{out.name}.quarantine-paths.csv").unlink(missing_ok=True)  # a DICOM run's
+    print(f"anonymize: skipped ({len(result.series)} MetaImage series, already de-identified); "
+          f"tables checked and copied to {args.output}")
     return 0
 
 

@@ -49,7 +49,7 @@ def test_stage_outputs_are_byte_identical_across_runs(tmp_path, make_ct_series):
 
 def test_stage_fails_when_no_series_is_usable(tmp_path):
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "junk").write_text("x")
+    (tmp_path / "in" / "junk").write_bytes(b"\0" * 128 + b"DICM" + b"x")  # DICOM, unreadable
     code = _stage().main(["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"),
                           "--metrics", str(tmp_path / "m.json"),
                           "--params", str(REPO / "params.yaml")])

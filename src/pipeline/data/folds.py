@@ -70,6 +70,45 @@ def assign_folds(nodules_per_patient: Mapping[str, int], candidates_per_patient:
                         columns=FOLD_COLUMNS)
 
 
+def folds_from_subsets(subset_per_patient: Mapping[str, Iterable[str]],
+                       nodules_per_patient: Mapping[str, int],
+                       candidates_per_patient: Mapping[str, int], folds: int) -> pd.DataFrame:
+    """The fold table when the fold of a patient is its LUNA16 subset number (``subsetN/``).
+
+    LUNA16's protocol: its ten subsets are the ten folds, so fold ``i`` holds out subset ``i``.
+    Args:
+        subset_per_patient: the subset cells (text; ``""`` when none) of each patient's series.
+        nodules_per_patient, candidates_per_patient: as :func:`assign_folds`.
+        folds: ``k``; the subsets must be exactly ``0..k-1``.
+
+    Raises:
+        PipelineError: a series without a subset, a patient in two subsets, or subsets that are
+            not ``0..k-1`` (naming what was found).
+    """
+    patients = sorted(set(nodules_per_patient) | set(candidates_per_patient))
+    fold_of: dict[str, int] = {}
+    for p in patients:
+        cells = {str(c).strip() for c in subset_per_patient.get(p, ())}
+        if not cells or not all(c.isdigit() for c in cells):
+            raise PipelineError(f"patient {p}: a series has no subset (not in a subsetN/ folder); "
+                                "cv.folds_from: subset needs every scan in a LUNA16 subsetN/ "
+                                "folder, else use cv.folds_from: patient")
+        numbers = sorted({int(c) for c in cells})
+        if len(numbers) > 1:
+            raise PipelineError(f"patient {p}: series in subsets {numbers}; a patient must sit in "
+                                "one subset (one fold)")
+        fold_of[p] = numbers[0]
+    found = sorted(set(fold_of.values()))
+    if found != list(range(folds)):
+        raise PipelineError(f"subsets {found} do not match cv.folds = {folds} (cv.fold_ids "
+                            f"0..{folds - 1}): with cv.folds_from: subset fold i is subset i, so "
+                            f"set cv.folds and cv.fold_ids to the subsets present")
+    return pd.DataFrame({"patient_id": patients, "fold": [fold_of[p] for p in patients],
+                         "positives": [int(nodules_per_patient.get(p, 0)) for p in patients],
+                         "candidates": [int(candidates_per_patient.get(p, 0)) for p in patients]},
+                        columns=FOLD_COLUMNS)
+
+
 def inner_validation(patients: Iterable[str], positive_patients: Iterable[str], fraction: float,
                      seed: int) -> set[str]:
     """The inner validation patients among a fold's training patients (stratified, >= 1 each)."""

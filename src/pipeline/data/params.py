@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pipeline.config import Section, bounds
 from pipeline.errors import ConfigError
@@ -20,6 +21,9 @@ class DataParams(Section):
     synthetic: bool
     # LUNA16's annotations_excluded.csv (findings whose candidates the FROC ignores); optional
     annotations_excluded_csv: str | None = None
+    # what dicom_dir holds: DICOM, or MetaImage volumes (LUNA16's subsetN/<seriesuid>.mhd+.raw);
+    # auto decides from the folder (pipeline.metaimage.detect) and refuses a folder with both
+    format: Literal["auto", "dicom", "metaimage"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class CvParams(Section):
     fold_ids: tuple[int, ...] = bounds(0)
     seed: int = bounds()
     inner_val: float = bounds(0, 0.5, lo_open=True)
+    # patient: deal patients to folds (pipeline.data.folds); subset: the fold of a scan is its
+    # LUNA16 subset number (the subsetN/ folder of a MetaImage input), as LUNA16's 10 folds
+    folds_from: Literal["patient", "subset"] = "patient"
 
     def check(self, prefix: str) -> None:
         if tuple(self.fold_ids) != tuple(range(self.folds)):

@@ -306,6 +306,17 @@ def _dcmread_header(fp: BinaryIO, force: bool) -> tuple[pydicom.Dataset, int]:
     return ds, fp.tell()
 
 
+def looks_like_dicom(path: Path) -> bool:
+    """True when ``path`` starts as a DICOM file (the 'DICM' marker at byte 128, or a data set
+    without preamble); reads 132 bytes, never raises (an unreadable file is not DICOM)."""
+    try:
+        with open(path, "rb") as fp:
+            head = fp.read(132)
+            return head[128:132] == b"DICM" or _looks_like_dataset_without_preamble(fp)
+    except OSError:
+        return False
+
+
 def _looks_like_dataset_without_preamble(fp: BinaryIO) -> bool:
     """True when there is no 'DICM' marker but the file starts with a group 0002/0008 tag."""
     fp.seek(0)

@@ -26,7 +26,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from pipeline.errors import DicomReadError
+from pipeline.errors import DicomReadError, InputError
 from pipeline.imaging.geometry import Geometry
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,23 @@ def read_series_hu(files: Sequence[Path]) -> sitk.Image:
         raise DicomReadError(f"{names[0]}: SimpleITK could not read the series of "
                              f"{len(names)} files: {str(exc).strip().splitlines()[-1]}") from None
     return image
+
+
+def read_image_hu(path: Path) -> sitk.Image:
+    """Read one single-file volume (MetaImage ``.mhd`` + data file or ``.mha``, as LUNA16 ships
+    its scans) as float32, values as stored (LUNA16's are HU), with its origin and direction.
+
+    Raises:
+        InputError: when the file is missing or SimpleITK cannot read it (e.g. its data file).
+    """
+    if not Path(path).is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        return sitk.ReadImage(str(path), sitk.sitkFloat32)
+    except RuntimeError as exc:
+        lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+        raise InputError(f"{path}: SimpleITK could not read the volume: "
+                         f"{lines[-1] if lines else exc}") from None
 
 
 def resampled_grid(geometry: Geometry, size_xyz: Sequence[int], spacing_mm: float

@@ -21,7 +21,7 @@ import SimpleITK as sitk
 from pipeline.errors import InputError, PipelineError, SeriesValidationError
 from pipeline.imaging.lung import lung_mask
 from pipeline.imaging.params import ResampleParams
-from pipeline.imaging.resample import read_series_hu, resample_image, write_volume
+from pipeline.imaging.resample import read_image_hu, read_series_hu, resample_image, write_volume
 from pipeline.imaging.volume_table import GEOMETRY_COLUMNS, format_direction
 from pipeline.io import read_csv, write_csv, write_json
 from pipeline.parallel import ExecutorParams, map_items
@@ -41,6 +41,7 @@ class ResampleTask:
     files: tuple[str, ...]
     output_dir: str
     params: ResampleParams
+    format: str = "dicom"   # metaimage: ``files`` is one .mhd/.mha volume
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,16 @@ def resample_series(task: ResampleTask) -> dict[str, Any]:
         if not _SAFE_UID.fullmatch(task.series_uid):
             raise SeriesValidationError(f"series {task.series_uid!r}: expected a UID usable as a "
                                         "file name (letters, digits, '.', '_', '-')")
-        image = read_series_hu([Path(f) for f in task.files])
+        if task.format not in ("dicom", "metaimage"):
+            raise SeriesValidationError(f"series {task.series_uid}: unknown format "
+                                        f"{task.format!r} (expected dicom or metaimage)")
+        if task.format == "metaimage":
+            if len(task.files) != 1:
+                raise SeriesValidationError(f"series {task.series_uid}: expected one MetaImage "
+                                            f"file, got {len(task.files)}")
+            image = read_image_hu(Path(task.files[0]))
+        else:
+            image = read_series_hu([Path(f) for f in task.files])
         if image.GetDimension() != 3:
             raise SeriesValidationError(f"series {task.series_uid}: expected a 3D volume, got "
                                         f"{image.GetDimension()}D")
@@ -118,13 +128,18 @@ def load_series_table(input_dir: Path, scan: Scanner | None
         raise PipelineError(f"{table}: expected columns series_uid, patient_id, files; missing "
                             f"{sorted(missing)}")
     series = series.astype({"series_uid": str, "patient_id": str, "files": str})
+    if "format" in series.columns:  # MetaImage tables (pipeline.metaimage) name their format
+        series["format"] = series["format"].fillna("dicom").astype(str)
     return series.sort_values("series_uid", kind="stable").reset_index(drop=True), rejected
 
 
 def resample_cohort(input_dir: Path, output_dir: Path, params: ResampleParams,
-                    executor: ExecutorParams, scan: Scanner | None = None
-                    ) -> ResampleReport:
+                    executor: ExecutorParams, scan: Scanner | None = None,
+                    raw_root: Path | None = None) -> ResampleReport:
     """Resample every series of ``input_dir`` into ``output_dir``; the tables are returned.
+
+    DICOM ``files`` are relative to ``input_dir``; MetaImage ones (a ``format`` column saying
+    ``metaimage``) to ``raw_root`` (the raw folder, ``data.dicom_dir``), else ``input_dir``.
 
     Raises:
         InputError: ``input_dir`` is missing or empty (checked before anything is written).
@@ -138,10 +153,13 @@ def resample_cohort(input_dir: Path, output_dir: Path, params: ResampleParams,
     dup_rows = [{"path": "", "series_uid": uid, "reason": "duplicate series_uid in series table"}
                 for uid in series.loc[duplicated, "series_uid"]]
     series = series.loc[~duplicated]
+    formats = series["format"] if "format" in series.columns else ["dicom"] * len(series)
+    roots = {"dicom": Path(input_dir), "metaimage": Path(raw_root or input_dir)}
     tasks = [ResampleTask(series_uid=r.series_uid, patient_id=r.patient_id,
-                          files=tuple(str(Path(input_dir) / f) for f in r.files.split("|") if f),
-                          output_dir=str(output_dir), params=params)
-             for r in series.itertuples(index=False)]
+                          files=tuple(str(roots.get(fmt, Path(input_dir)) / f)
+                                      for f in r.files.split("|") if f),
+                          output_dir=str(output_dir), params=params, format=fmt)
+             for r, fmt in zip(series.itertuples(index=False), formats, strict=True)]
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     rows = map_items(resample_series, tasks, executor, desc="resample")
     good = [r for r in rows if "reason" not in r]
