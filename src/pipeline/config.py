@@ -356,7 +356,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 #: Sections whose dataclass lives with its own package (validated by that package's loader, so
 #: editing them never touches this module): name -> where.
-PACKAGE_SECTIONS = {"candidates": "pipeline.detection.params", "node": "pipeline.node.params"}
+PACKAGE_SECTIONS = {"candidates": "pipeline.detection.params", "node": "pipeline.node.params",
+                    "shift": "pipeline.fingerprint.shift"}
 
 
 def load_section(path: str | Path, name: str) -> Any:
