@@ -2,6 +2,7 @@
 graph, gated on ONNX Runtime vs PyTorch parity over sampled cubes."""
 
 import argparse
+import logging
 from pathlib import Path
 
 from pipeline.cli import run_stage
@@ -41,8 +42,13 @@ def run(args) -> int:
             args.output.unlink()  # a stale model must not pass for one that failed its gate
         raise
     write_bytes(args.output, result.onnx_bytes)
-    write_model_ranges(args.output, training_ranges(read_parts(args.fingerprint)),
-                       load_shift_params(args.params))
+    if (args.fingerprint / "ingest.json").is_file():  # stand-alone runs may have none
+        write_model_ranges(args.output, training_ranges(read_parts(args.fingerprint)),
+                           load_shift_params(args.params))
+    else:
+        logging.getLogger("export").warning("no fingerprint in %s: the model ships without its "
+                                            "training ranges (predict cannot check for shift)",
+                                            args.fingerprint)
     write_json(args.metrics, result.metrics)
     write_json(args.latency, result.latency)
     lat = result.latency[f"batch_{cfg.large_batch}"]

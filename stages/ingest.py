@@ -27,8 +27,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=Path("data/interim/ingest"),
                    help="folder for series.csv and rejected.csv")
     p.add_argument("--metrics", type=Path, default=Path("reports/ingest.json"))
-    p.add_argument("--fingerprint", type=Path, default=Path("reports/fingerprint/ingest.json"),
-                   help="the data fingerprint's ingest part (counts only, no identifier)")
+    p.add_argument("--fingerprint", type=Path, default=None,
+                   help="write the data fingerprint's ingest part here (counts, no identifier)")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
@@ -46,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     write_csv(args.output / "rejected.csv", result.rejected)
     metrics = ingest_metrics(result)
     write_json(args.metrics, metrics)
-    write_json(args.fingerprint, ingest_fingerprint(acquisition_facts(result.series, args.input),
-                                                    metrics))
+    if args.fingerprint is not None:
+        write_json(args.fingerprint, ingest_fingerprint(
+            acquisition_facts(result.series, args.input), metrics))
     print(f"ingest: {metrics['files_seen']} files, {metrics['series_kept']} series kept "
           f"({metrics['files_kept']} slices), {metrics['series_rejected']} series and "
           f"{len(result.rejected) - metrics['series_rejected']} files rejected")

@@ -23,8 +23,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--input", type=Path, default=Path("data/interim/anonymized"),
                    help="de-identified DICOM folder (with series.csv, or any folder)")
     p.add_argument("--output", type=Path, default=Path("data/processed/volumes"))
-    p.add_argument("--fingerprint", type=Path, default=Path("reports/fingerprint/resample.json"),
-                   help="the data fingerprint's resample part (HU, sizes, lung volumes)")
+    p.add_argument("--fingerprint", type=Path, default=None,
+                   help="write the data fingerprint's resample part (HU, sizes, lung volumes) here")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)
@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         if report.geometry.empty:  # keep the previous output rather than an empty one
             raise InputError(f"{args.input}: no series could be resampled "
                              f"({len(report.rejected)} rejected); {args.output} kept as it was")
-    write_json(args.fingerprint, resample_fingerprint(args.output, executor))
+    if args.fingerprint is not None:
+        write_json(args.fingerprint, resample_fingerprint(args.output, executor))
     print(f"resampled {len(report.geometry)} series to {cfg.spacing_mm} mm "
           f"({len(report.rejected)} rejected) in {report.seconds:.1f}s -> {args.output}")
     return 0
