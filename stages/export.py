@@ -2,6 +2,7 @@
 graph, gated on ONNX Runtime vs PyTorch parity over sampled cubes."""
 
 import argparse
+import logging
 from pathlib import Path
 
 from pipeline.cli import run_stage
@@ -10,6 +11,8 @@ from pipeline.data.params import CvParams
 from pipeline.errors import ParityError
 from pipeline.export.params import ExportParams
 from pipeline.export.run import export_ensemble
+from pipeline.fingerprint.parts import read_parts
+from pipeline.fingerprint.shift import load_shift_params, training_ranges, write_model_ranges
 from pipeline.io import write_bytes, write_json
 
 
@@ -22,6 +25,9 @@ def parse_args(argv=None):
     p.add_argument("--metrics", type=Path, default=Path("reports/export.json"))
     p.add_argument("--latency", type=Path, default=Path("logs/export_latency.json"),
                    help="timings (vary run to run: untracked, not in the metrics)")
+    p.add_argument("--fingerprint", type=Path, default=Path("reports/fingerprint"),
+                   help="the training data's fingerprint parts: their ranges ship beside the "
+                        "model (<output stem>.fingerprint.json) for predict's shift check")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)
@@ -38,6 +44,13 @@ def run(args) -> int:
             args.output.unlink()  # a stale model must not pass for one that failed its gate
         raise
     write_bytes(args.output, result.onnx_bytes)
+    if (args.fingerprint / "ingest.json").is_file():  # stand-alone runs may have none
+        write_model_ranges(args.output, training_ranges(read_parts(args.fingerprint)),
+                           load_shift_params(args.params))
+    else:
+        logging.getLogger("export").warning("no fingerprint in %s: the model ships without its "
+                                            "training ranges (predict cannot check for shift)",
+                                            args.fingerprint)
     write_json(args.metrics, result.metrics)
     write_json(args.latency, result.latency)
     lat = result.latency[f"batch_{cfg.large_batch}"]

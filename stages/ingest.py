@@ -18,6 +18,7 @@ from pipeline.data.params import DataParams
 from pipeline.dicom.params import IngestParams
 from pipeline.dicom.scan import ingest_metrics, scan_folder
 from pipeline.errors import InputError
+from pipeline.fingerprint.acquisition import acquisition_facts, ingest_fingerprint
 from pipeline.io import check_separate, write_csv, write_json
 from pipeline.metaimage.detect import resolve_format
 from pipeline.metaimage.scan import metaimage_metrics, scan_metaimage
@@ -34,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--output", type=Path, default=Path("data/interim/ingest"),
                    help="folder for series.csv and rejected.csv")
     p.add_argument("--metrics", type=Path, default=Path("reports/ingest.json"))
+    p.add_argument("--fingerprint", type=Path, default=None,
+                   help="write the data fingerprint's ingest part here (counts, no identifier)")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--format", choices=("auto", "dicom", "metaimage"), default=None,
                    help="what the input holds (default: params data.format)")
@@ -60,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     write_csv(args.output / "series.csv", result.series)
     write_csv(args.output / "rejected.csv", result.rejected)
     write_json(args.metrics, metrics)
+    if args.fingerprint is not None:
+        write_json(args.fingerprint, ingest_fingerprint(
+            acquisition_facts(result.series, args.input), metrics))
     if fmt == "metaimage":
         print(f"ingest: {metrics['volumes_kept']} MetaImage volumes kept, "
               f"{metrics['volumes_rejected']} volumes and {metrics['files_rejected']} files "

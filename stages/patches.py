@@ -13,7 +13,8 @@ from pipeline.cli import run_stage
 from pipeline.config import load_section
 from pipeline.data.params import PatchesParams
 from pipeline.data.patch_dataset import build_patches, write_patch_tables
-from pipeline.io import atomic_dir, write_json
+from pipeline.fingerprint.findings import patches_fingerprint
+from pipeline.io import atomic_dir, read_csv, write_json
 from pipeline.parallel import ExecutorSection
 
 
@@ -24,6 +25,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="folder with candidates.csv and annotations.csv")
     p.add_argument("--output", type=Path, default=Path("data/processed/patches"))
     p.add_argument("--metrics", type=Path, default=Path("metrics/data.json"))
+    p.add_argument("--fingerprint", type=Path, default=None,
+                   help="write the data fingerprint's patches part (candidates and nodules) here")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)
@@ -36,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
         result = build_patches(args.volumes.absolute(), args.tables.absolute(), tmp, cfg, executor)
         write_patch_tables(tmp, result)
     write_json(args.metrics, result.metrics)
+    if args.fingerprint is not None:
+        series = read_csv(args.volumes / "geometry.csv", keep_default_na=False)["series_uid"]
+        write_json(args.fingerprint, patches_fingerprint(result.index, result.annotations,
+                                                         result.rejected, list(series)))
     m = result.metrics
     print(f"{m['candidates']} patches ({m['positives']} positive) from {m['series']} series of "
           f"{m['patients']} patients, {m['rejected_candidates']} rejected -> {args.output}")

@@ -16,9 +16,10 @@ from pipeline.config import load_section
 from pipeline.dicom.params import IngestParams
 from pipeline.dicom.scan import ingest_scanner
 from pipeline.errors import InputError
+from pipeline.fingerprint.volumes import resample_fingerprint
 from pipeline.imaging.params import ResampleParams
 from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
-from pipeline.io import atomic_dir, check_separate
+from pipeline.io import atomic_dir, check_separate, write_json
 from pipeline.metaimage.detect import resolve_format
 from pipeline.metaimage.scan import metaimage_scanner
 from pipeline.parallel import ExecutorSection
@@ -34,6 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(params data.dicom_dir); unused for DICOM")
     p.add_argument("--format", choices=("auto", "dicom", "metaimage"), default="auto",
                    help="what INPUT holds when it has no series.csv (auto: decide from it)")
+    p.add_argument("--fingerprint", type=Path, default=None,
+                   help="write the data fingerprint's resample part (HU, sizes, lung volumes) here")
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
     p.add_argument("--verbose", action="store_true")
     return p.parse_args(argv)
@@ -57,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         if report.geometry.empty:  # keep the previous output rather than an empty one
             raise InputError(f"{args.input}: no series could be resampled "
                              f"({len(report.rejected)} rejected); {args.output} kept as it was")
+    if args.fingerprint is not None:
+        write_json(args.fingerprint, resample_fingerprint(args.output, executor))
     print(f"resampled {len(report.geometry)} series to {cfg.spacing_mm} mm "
           f"({len(report.rejected)} rejected) in {report.seconds:.1f}s -> {args.output}")
     return 0

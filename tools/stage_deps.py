@@ -58,6 +58,7 @@ def closure(script: Path) -> list[Path]:
 #: Non-Python files a module reads at run time (package data), by the module that reads them.
 DATA_FILES = {
     "src/pipeline/evaluation/run.py": ["src/pipeline/evaluation/templates/model_card.md"],
+    "src/pipeline/fingerprint/card.py": ["src/pipeline/fingerprint/templates/data_card.md"],
 }
 
 

@@ -19,7 +19,7 @@ from pipeline.synth.params import SynthesizeParams
 from pipeline.training.params import TrainParams
 
 #: Sections validated by their own package's loader (not dataclasses of this aggregate).
-PACKAGE_SECTIONS = ("candidates", "node")
+PACKAGE_SECTIONS = ("candidates", "node", "shift")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,8 @@ from pipeline.dicom.params import IngestParams
 from pipeline.errors import ConfigError, DicomReadError, PipelineError, SeriesValidationError
 from pipeline.export.metadata import ModelMetadata
 from pipeline.export.runtime import open_session, predict_proba, session_metadata
+from pipeline.fingerprint.acquisition import series_facts
+from pipeline.fingerprint.shift import read_model_ranges, series_shift
 from pipeline.imaging.geometry import Geometry
 from pipeline.imaging.patches import extract_cubes
 from pipeline.imaging.resample import read_series_hu, resample_image
@@ -149,6 +151,24 @@ def _unusable_folder(root: Path, files_seen: int, rejected: pd.DataFrame) -> Pip
                                  f"({len(reasons)} rejected: {summary})")
 
 
+def series_shifts(model: str | Path | bytes, root: Path, series: pd.DataFrame
+                  ) -> dict[str, str] | None:
+    """``{series_uid: why it lies outside the training data}`` ("" inside) for the usable series,
+    from the ranges shipped beside the model (``<model>.fingerprint.json``, written by export);
+    None when the model has none. One warning line per series outside; silent inside."""
+    shipped = None if isinstance(model, bytes) else read_model_ranges(model)
+    if shipped is None:
+        return None
+    ranges, params = shipped
+    out = {}
+    for row in series.to_dict("records"):
+        found = "; ".join(series_shift(series_facts(row, root), ranges, params))
+        if found:
+            log.warning("series %s lies outside the training data: %s", row["series_uid"], found)
+        out[str(row["series_uid"])] = found
+    return out
+
+
 def _open_folder(dicom_dir: str | Path, model: str | Path | bytes,
                  ingest: IngestParams | None, executor: ExecutorParams | None,
                  steps: Sequence[str]) -> tuple[Path, Any, ModelMetadata, Any, dict[str, float]]:
@@ -231,6 +251,9 @@ def predict_folder(dicom_dir: str | Path, candidates: pd.DataFrame, model: str |
     table["prediction"] = prediction
     table["status"] = status
     table["reason"] = reason
+    shifts = series_shifts(model, root, scan.series)
+    if shifts is not None:  # a column only a model with training ranges adds
+        table["shift"] = [shifts.get(u, "") for u in uids]
     log.info("scored %d of %d candidates in %d series", int((status == SCORED).sum()),
              len(table), scored_series)
     return PredictResult(table=table, series_scored=scored_series, timings_s=timings)
@@ -337,6 +360,11 @@ def detect_folder(dicom_dir: str | Path, model: str | Path | bytes,
     frames = [s.table for s in series] + ([rows[0]] if rejected else [])
     table = pd.concat(frames, ignore_index=True)
     table["prediction"] = table["prediction"].astype("Int64")
+    shifts = series_shifts(model, root, scan.series)
+    if shifts is not None:  # a column only a model with training ranges adds
+        table["shift"] = table["seriesuid"].map(shifts).fillna("")
+        for s in series:
+            s.table["shift"] = shifts.get(s.seriesuid, "")
     log.info("%d candidates in %d series (%d rejected)", int((table["status"] == SCORED).sum()),
              len(series), len(rejected))
     return DetectResult(table=table, series=series, threshold=meta.threshold, timings_s=timings)

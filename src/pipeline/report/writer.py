@@ -64,6 +64,9 @@ def write_report(series: Sequence[SeriesLike], threshold: float | None, report_d
     page_findings: list[PageFinding] = []
     for n, s in enumerate(series, start=1):
         status = "; ".join(sorted(set(s.table["status"].astype(str))))
+        shift = sorted(set(s.table.get("shift", pd.Series(dtype=str)).astype(str)) - {""})
+        if shift:  # predict's shift check: the series lies outside the training data
+            status += "; outside the training data: " + "; ".join(shift)
         n_cand = int((s.table["status"] == "scored").sum())
         if s.volume is None:
             page_series.append(PageSeries(s.seriesuid, status, n_cand, ""))
