@@ -197,6 +197,9 @@ class TrainParams:
     lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: per-step decay to 0
     warmup_epochs: int = 0        # linear warm-up from lr/10, in epochs, before the schedule
     ema_decay: float = 0.0        # exponential moving average of weights and BN buffers (0 = off)
+    # balance: sampler only: 0 = n draws with replacement per epoch, class-balanced; k > 0 = every
+    # positive once and k distinct negatives per positive per epoch (LUNA16's 1:500 ratio)
+    negatives_per_positive: int = 0
     section: str = "train"
 
     def __post_init__(self) -> None:
@@ -216,6 +219,10 @@ class TrainParams:
         _check_range(f"{s}.weight_decay", self.weight_decay, 0)
         _check_range(f"{s}.early_stopping_patience", self.early_stopping_patience, 1)
         _check_range(f"{s}.num_workers", self.num_workers, 0)
+        _check_range(f"{s}.negatives_per_positive", self.negatives_per_positive, 0)
+        if self.negatives_per_positive and self.balance != "sampler":
+            raise ConfigError(f"{s}.negatives_per_positive applies to balance: sampler only, got "
+                              f"{self.negatives_per_positive} with balance: {self.balance}")
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(
                 f"{s}.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
