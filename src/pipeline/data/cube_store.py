@@ -12,10 +12,11 @@ back in the order asked for; the bytes are those ``np.load`` returns.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class CubeFile:
         if self.path.stat().st_size < expected:
             raise PipelineError(f"{self.path}: truncated, {self.path.stat().st_size} bytes for "
                                 f"a header promising {expected}")
-        self._fh: BinaryIO | None = None
+        self._fh: io.BufferedReader | None = None
         self._pid = -1
 
     def __len__(self) -> int:
@@ -70,7 +71,7 @@ class CubeFile:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state, _fh=None, _pid=-1)
 
-    def _handle(self) -> BinaryIO:
+    def _handle(self) -> io.BufferedReader:
         if self._fh is None or self._pid != os.getpid():
             self._fh = open(self.path, "rb")  # noqa: SIM115 (kept open for the next reads)
             self._pid = os.getpid()
@@ -90,7 +91,7 @@ class CubeFile:
             raise PipelineError(f"{self.path}: row {bad} out of range 0..{n - 1}")
         unique, inverse = np.unique(rows, return_inverse=True)
         out = np.empty((len(unique), *self.shape[1:]), dtype=self.dtype)
-        flat = memoryview(out.reshape(-1).view(np.uint8))
+        flat = out.reshape(-1).view(np.uint8).data
         fh = self._handle()
         # runs of consecutive rows: one read each
         breaks = np.flatnonzero(np.diff(unique) != 1) + 1
