@@ -50,3 +50,7 @@ class InputError(PipelineError, ValueError):
 
 class OutputBusyError(PipelineError):
     """Another run holds the lock on the same output, or the output would sit inside the input."""
+
+
+class DiskSpaceError(PipelineError):
+    """An output would not fit on its filesystem (needed and free bytes in the message)."""

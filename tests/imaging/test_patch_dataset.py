@@ -90,3 +90,22 @@ def test_jobs_1_and_2_write_identical_arrays(volumes, anon_dir, tmp_path):
     assert one.index.equals(two.index)
     cubes = [(tmp_path / run / "cubes.npy").read_bytes() for run in ("a", "b")]
     assert cubes[0] == cubes[1]
+
+
+def test_patches_stage_refuses_a_disk_too_small_and_writes_nothing(volumes, anon_dir, tmp_path,
+                                                                   monkeypatch, capsys):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**6, 10**6 - 5000, 5000))
+    params = write_params(tmp_path / "params.yaml", patches={"cube_mm": 9.0, "jobs": 1})
+    out = tmp_path / "p"
+    code = load_stage("patches").main(
+        ["--volumes", str(volumes), "--tables", str(anon_dir), "--output", str(out),
+         "--metrics", str(tmp_path / "m.json"), "--params", str(params)])
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    n = 3 * len(COHORT_GEOMETRIES)
+    assert code == 2 and not out.exists() and not (tmp_path / "m.json").exists()
+    assert f"the patches need 0.000 GB ({n} cubes x {9**3 * 2} bytes" in err
+    assert "only 0.000 GB are free" in err and "patches: error:" in err

@@ -1,7 +1,8 @@
 """Read the ``patches`` stage's outputs and serve them to PyTorch.
 
-``load_index`` reads the patches' ``index.csv`` (the cubes are read by the fold that uses them);
-``PatchDataset`` turns cubes into network inputs through :func:`pipeline.data.inputs.model_inputs`
+``load_index`` reads the patches' ``index.csv`` (the cubes are read by the fold that uses them,
+batch by batch, through :mod:`pipeline.data.cube_store`); ``PatchDataset`` turns cubes into
+network inputs through :func:`pipeline.data.inputs.model_inputs`
 (the same function ONNX ``predict`` uses), with optional augmentation whose randomness depends only
 on ``(seed, epoch, item)``, so results do not depend on the number of loader workers.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from pipeline.data.augment import add_noise, augment_cube, random_intensity
+from pipeline.data.cube_store import CubeSource, iter_row_chunks, read_rows
 from pipeline.data.inputs import model_inputs
 from pipeline.errors import PipelineError
 from pipeline.io import read_csv
@@ -55,19 +57,26 @@ def data_hash(patches_dir: str | Path) -> str:
 
 
 class PatchDataset(Dataset):
-    """Network inputs and labels for one split.
+    """Network inputs and labels for one split, read from the cubes row by row.
 
-    Without augmentation the inputs are computed once, up front. With augmentation each item is
-    augmented on the fly from ``np.random.default_rng([seed, epoch, i])`` (call :meth:`set_epoch`
-    at the start of every epoch), then windowed, then given intensity noise.
+    ``cubes`` is an in-memory array or a :class:`~pipeline.data.cube_store.CubeFile`; ``rows``
+    are the rows of it this split holds (default: all, in order). Nothing is computed up front:
+    each item (or each batch, through ``__getitems__``) reads its cubes when asked, so memory
+    follows the batch size, not the split. Without augmentation an item is
+    ``model_inputs(cube)``; with augmentation it is augmented from
+    ``np.random.default_rng([seed, epoch, i])`` (call :meth:`set_epoch` at the start of every
+    epoch), then windowed, then given intensity noise.
     """
 
-    def __init__(self, cubes: np.ndarray, labels: np.ndarray, input_kind: str,
+    def __init__(self, cubes: CubeSource, labels: np.ndarray, input_kind: str,
                  preprocess: Mapping[str, Any], augment: bool = False, seed: int = 0,
-                 noise_sigma: float = 0.02, max_shift: int = 2, intensity: float = 0.0) -> None:
-        if len(cubes) != len(labels):
+                 noise_sigma: float = 0.02, max_shift: int = 2, intensity: float = 0.0,
+                 rows: np.ndarray | None = None) -> None:
+        self.rows = (np.arange(len(cubes), dtype=np.int64) if rows is None
+                     else np.asarray(rows, dtype=np.int64))
+        if len(self.rows) != len(labels):
             raise PipelineError(f"expected one label per cube, got {len(labels)} labels for "
-                                f"{len(cubes)} cubes")
+                                f"{len(self.rows)} cubes")
         self.cubes = cubes
         self.labels = torch.from_numpy(np.array(labels, dtype=np.int64))
         self.input_kind = input_kind
@@ -78,15 +87,11 @@ class PatchDataset(Dataset):
         self.max_shift = max_shift
         self.intensity = intensity
         self.epoch = 0
-        self._fixed = None if augment else torch.from_numpy(
-            model_inputs(np.asarray(cubes), input_kind, self.preprocess))
 
-    def all_inputs(self) -> torch.Tensor:
-        """Every item's input without augmentation, stacked ``(N, ...)``."""
-        if self._fixed is not None:
-            return self._fixed
-        return torch.from_numpy(model_inputs(np.asarray(self.cubes), self.input_kind,
-                                             self.preprocess))
+    def iter_inputs(self, batch_size: int) -> Iterator[np.ndarray]:
+        """Every item's input without augmentation, ``batch_size`` items at a time, in order."""
+        for cubes in iter_row_chunks(self.cubes, self.rows, batch_size):
+            yield model_inputs(cubes, self.input_kind, self.preprocess)
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the augmentation stream for this epoch."""
@@ -95,14 +100,24 @@ class PatchDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if self._fixed is not None:
-            return self._fixed[i], self.labels[i]
+    def _item(self, i: int, cube: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.augment:
+            return torch.from_numpy(model_inputs(cube[None], self.input_kind,
+                                                 self.preprocess)[0]), self.labels[i]
         rng = np.random.default_rng([self.seed, self.epoch, int(i)])
-        cube = augment_cube(np.asarray(self.cubes[i]), rng, max_shift=self.max_shift)
+        cube = augment_cube(cube, rng, max_shift=self.max_shift)
         x = model_inputs(cube[None], self.input_kind, self.preprocess)[0]
         if self.intensity > 0:
             x = random_intensity(x, rng, self.intensity)
         if self.noise_sigma > 0:
             x = add_noise(x, rng, self.noise_sigma)
         return torch.from_numpy(x), self.labels[i]
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._item(int(i), read_rows(self.cubes, self.rows[[int(i)]])[0])
+
+    def __getitems__(self, items: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """One batch: its cubes read in one sorted pass, then each item as ``__getitem__``."""
+        idx = np.asarray(items, dtype=np.int64)
+        cubes = read_rows(self.cubes, self.rows[idx])
+        return [self._item(int(i), cube) for i, cube in zip(idx, cubes, strict=True)]

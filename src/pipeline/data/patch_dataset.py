@@ -31,6 +31,7 @@ from pipeline.data.candidates import (
     merge_candidates,
     prepare_table,
 )
+from pipeline.data.disk_budget import DiskBudget, check_free_space, gigabytes
 from pipeline.data.params import PatchesParams
 from pipeline.errors import PipelineError
 from pipeline.imaging.geometry import Geometry
@@ -256,6 +257,10 @@ def build_patches(volumes_dir: Path, tables_dir: Path, output_dir: Path, params:
     patient_of = dict(zip(geometry["series_uid"], geometry["patient_id"], strict=True))
     index = build_index(kept, geometry)
     output_dir.mkdir(parents=True, exist_ok=True)
+    budget = DiskBudget(rows=len(index), cube_size=size)
+    free = check_free_space(budget, output_dir)
+    log.info("patches will take %s on disk; %s free in %s", budget.describe(), gigabytes(free),
+             output_dir)
     write_cube_array(index, volumes_dir, geometry, output_dir, size, executor)
     nodules = annotations[annotations["seriesuid"].isin(set(geometry["series_uid"]))].copy()
     nodules["patient_id"] = [patient_of[u] for u in nodules["seriesuid"]]

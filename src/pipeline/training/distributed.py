@@ -20,7 +20,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Sampler
 
-from pipeline.training.loop import class_weights
+from pipeline.training.loop import epoch_indices, epoch_length
 
 
 @dataclass(frozen=True)
@@ -52,13 +52,14 @@ def init_distributed(device_type: str = "cpu") -> DistInfo:
 
 
 class ShardedSampler(Sampler[int]):
-    """Every rank draws the same seeded epoch stream (balanced with replacement, or a
-    permutation) and keeps every ``world_size``-th index from ``rank`` on."""
+    """Every rank draws the same seeded epoch stream (``pipeline.training.loop.epoch_indices``)
+    and keeps every ``world_size``-th index from ``rank`` on."""
 
     def __init__(self, labels: np.ndarray, balance: str, seed: int, rank: int,
-                 world_size: int) -> None:
+                 world_size: int, negatives_per_positive: int = 0) -> None:
         self.labels = np.asarray(labels, dtype=np.int64)
         self.balance, self.seed = balance, seed
+        self.negatives_per_positive = negatives_per_positive
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
 
@@ -66,19 +67,15 @@ class ShardedSampler(Sampler[int]):
         self.epoch = epoch
 
     def _stream(self) -> torch.Tensor:
-        g = torch.Generator()
-        g.manual_seed(self.seed + 1_000_003 * self.epoch)
-        n = len(self.labels)
-        if self.balance == "sampler":
-            w = torch.as_tensor(class_weights(self.labels)[self.labels], dtype=torch.double)
-            return torch.multinomial(w, n, replacement=True, generator=g)
-        return torch.randperm(n, generator=g)
+        return epoch_indices(self.labels, self.balance, self.seed, self.epoch,
+                             self.negatives_per_positive)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self._stream()[self.rank::self.world_size].tolist())
 
     def __len__(self) -> int:
-        return len(range(self.rank, len(self.labels), self.world_size))
+        n = epoch_length(self.labels, self.balance, self.negatives_per_positive)
+        return len(range(self.rank, n, self.world_size))
 
 
 def wrap_model(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:

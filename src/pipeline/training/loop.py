@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader, Sampler
 from pipeline.cli import progress
 from pipeline.data.datasets import PatchDataset
 from pipeline.metrics import binary_metrics
-from pipeline.models.inference import predict_proba
+from pipeline.models.inference import predict_batches
 from pipeline.training.params import TrainParams
 from pipeline.training.seed import seed_worker
 
@@ -81,41 +81,100 @@ def class_weights(labels: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, counts.sum() / (2.0 * np.maximum(counts, 1)), 0.0)
 
 
+def epoch_indices(labels: np.ndarray, balance: str, seed: int, epoch: int,
+                  negatives_per_positive: int = 0) -> torch.Tensor:
+    """The item indices of one epoch, drawn from ``(seed, epoch)`` alone.
+
+    - ``balance == "sampler"``, ``negatives_per_positive == 0``: as many draws as items, with
+      replacement, each class drawn half the time (``torch.multinomial``, O(n) time and memory).
+      At LUNA16's 1 nodule per ~500 candidates this epoch holds n items, about half of them
+      repeats of the few positives (each drawn ~250 times) and sees ~40 % of the negatives.
+    - ``balance == "sampler"``, ``negatives_per_positive == k > 0``: every positive once and
+      ``min(k * positives, negatives)`` distinct negatives, shuffled: an epoch of
+      ``positives * (1 + k)`` items however many negatives there are (O(n) to draw, not
+      O(n^2)). The negatives are taken in turn from a seeded permutation of all of them (a new
+      one every ``ceil(negatives / (k * positives))`` epochs), so consecutive epochs see
+      different negatives and each such cycle of epochs sees every negative.
+    - otherwise: a permutation of all items.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    g = torch.Generator()
+    g.manual_seed(seed + 1_000_003 * epoch)
+    n = len(labels)
+    if balance == "sampler" and negatives_per_positive > 0:
+        return _undersampled(labels, seed, epoch, negatives_per_positive, g)
+    if balance == "sampler":
+        w = torch.as_tensor(class_weights(labels)[labels], dtype=torch.double)
+        return torch.multinomial(w, n, replacement=True, generator=g)
+    return torch.randperm(n, generator=g)
+
+
+def undersampled_length(labels: np.ndarray, negatives_per_positive: int) -> int:
+    """Items per epoch of the ``negatives_per_positive`` sampler (see :func:`epoch_indices`)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    pos = int((labels == 1).sum())
+    return pos + min(len(labels) - pos, negatives_per_positive * max(pos, 1))
+
+
+def _undersampled(labels: np.ndarray, seed: int, epoch: int, k: int, g: torch.Generator
+                  ) -> torch.Tensor:
+    pos = torch.from_numpy(np.flatnonzero(labels == 1))
+    neg = torch.from_numpy(np.flatnonzero(labels != 1))
+    take = undersampled_length(labels, k) - len(pos)
+    items = pos
+    if take > 0:
+        # cycle c: one seeded permutation of the negatives, cut in ceil(N / take) epochs' chunks;
+        # the last chunk is filled up from the permutation's start (still distinct in the epoch)
+        per_cycle = -(-len(neg) // take)
+        cycle, j = divmod(epoch, per_cycle)
+        perm_g = torch.Generator()
+        perm_g.manual_seed(seed + 7_919 * (cycle + 1))
+        perm = torch.randperm(len(neg), generator=perm_g)
+        chunk = perm[j * take:(j + 1) * take]
+        chunk = torch.cat([chunk, perm[:take - len(chunk)]])
+        items = torch.cat([pos, neg[chunk]])
+    return items[torch.randperm(len(items), generator=g)]
+
+
+def epoch_length(labels: np.ndarray, balance: str, negatives_per_positive: int = 0) -> int:
+    """Items per epoch of :func:`epoch_indices`."""
+    if balance == "sampler" and negatives_per_positive > 0:
+        return undersampled_length(labels, negatives_per_positive)
+    return len(labels)
+
+
 class EpochSampler(Sampler[int]):
-    """One epoch of indices drawn from ``(seed, epoch)`` alone: balanced with replacement
-    (``balance == "sampler"``, as many draws as items) or a permutation.
+    """One epoch of indices drawn from ``(seed, epoch)`` alone (:func:`epoch_indices`).
 
     A sampler that draws from a shared generator whenever it is iterated gives another stream
     when a loader with workers starts its iterator (workers prefetch, so the draw happens at
     once) or is iterated twice; this one gives the same indices however it is driven.
     """
 
-    def __init__(self, labels: np.ndarray, balance: str, seed: int) -> None:
+    def __init__(self, labels: np.ndarray, balance: str, seed: int,
+                 negatives_per_positive: int = 0) -> None:
         self.labels = np.asarray(labels, dtype=np.int64)
         self.balance, self.seed = balance, seed
+        self.negatives_per_positive = negatives_per_positive
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[int]:
-        g = torch.Generator()
-        g.manual_seed(self.seed + 1_000_003 * self.epoch)
-        n = len(self.labels)
-        if self.balance == "sampler":
-            w = torch.as_tensor(class_weights(self.labels)[self.labels], dtype=torch.double)
-            return iter(torch.multinomial(w, n, replacement=True, generator=g).tolist())
-        return iter(torch.randperm(n, generator=g).tolist())
+        return iter(epoch_indices(self.labels, self.balance, self.seed, self.epoch,
+                                  self.negatives_per_positive).tolist())
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return epoch_length(self.labels, self.balance, self.negatives_per_positive)
 
 
-def make_sampler(labels: np.ndarray, balance: str, generator: torch.Generator) -> EpochSampler:
-    """Balanced sampling with replacement (``sampler``) or a shuffle otherwise, seeded by one
-    draw from ``generator`` and then by the epoch."""
+def make_sampler(labels: np.ndarray, balance: str, generator: torch.Generator,
+                 negatives_per_positive: int = 0) -> EpochSampler:
+    """Balanced sampling (``sampler``, see :func:`epoch_indices`) or a shuffle otherwise, seeded
+    by one draw from ``generator`` and then by the epoch."""
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    return EpochSampler(labels, balance, seed)
+    return EpochSampler(labels, balance, seed, negatives_per_positive)
 
 
 def make_loader(dataset: PatchDataset, cfg: TrainParams, generator: torch.Generator,
@@ -128,7 +187,8 @@ def make_loader(dataset: PatchDataset, cfg: TrainParams, generator: torch.Genera
     are started per epoch (not persistent) so they see the dataset's current epoch.
     """
     if sampler is None:
-        sampler = make_sampler(dataset.labels.numpy(), cfg.balance, generator)
+        sampler = make_sampler(dataset.labels.numpy(), cfg.balance, generator,
+                               cfg.negatives_per_positive)
     # The loader draws its workers' base seed from a generator of its own at every epoch.
     loader_gen = torch.Generator()
     loader_gen.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
@@ -178,7 +238,8 @@ def train_model(model: nn.Module, train_ds: PatchDataset, val_ds: PatchDataset,
     """Train ``model`` and return the best epoch's weights (by validation AUC).
 
     ``sampler`` lets a distributed caller pass a ``DistributedSampler``; ``is_main`` silences the
-    other ranks' logs and progress. Validation always runs on the full val split.
+    other ranks' logs and progress. Validation always runs on the full val split, read and scored
+    one batch at a time.
     """
     device = device or resolve_device(cfg.device)
     model.to(device)
@@ -191,8 +252,8 @@ def train_model(model: nn.Module, train_ds: PatchDataset, val_ds: PatchDataset,
     loader = make_loader(train_ds, cfg, generator, sampler, pin_memory=device.type == "cuda")
     scheduler = make_scheduler(optimizer, cfg, len(loader))
     ema = make_ema(model, cfg.ema_decay)
-    val_x = val_ds.all_inputs()
     val_y = val_ds.labels.numpy()
+    val_batch = max(cfg.batch_size, 256)
 
     best: tuple[float, float] | None = None
     result = TrainResult(best_state={}, best_epoch=-1, val_auc=math.nan, epochs_run=0)
@@ -225,7 +286,7 @@ def train_model(model: nn.Module, train_ds: PatchDataset, val_ds: PatchDataset,
         _sync_buffers(model if ema is None else ema.module)
         scored = _unwrap(model) if ema is None else ema.module
 
-        probs = predict_proba(scored, val_x, batch_size=max(cfg.batch_size, 256), device=device)
+        probs = predict_batches(scored, val_ds.iter_inputs(val_batch), device=device)
         val_loss = float(nn.functional.binary_cross_entropy(
             torch.as_tensor(probs).clamp(1e-7, 1 - 1e-7),
             torch.as_tensor(val_y, dtype=torch.float64)))

@@ -39,9 +39,15 @@ class TrainParams(Section):
     warmup_epochs: int = bounds(0, default=0)
     # exponential moving average of weights and BN buffers (0 = off)
     ema_decay: float = bounds(0, 1, hi_open=True, default=0.0)
+    # balance: sampler only: 0 = n draws with replacement per epoch, class-balanced; k > 0 = every
+    # positive once and k distinct negatives per positive per epoch (LUNA16's 1:500 ratio)
+    negatives_per_positive: int = bounds(0, default=0)
     section: str = "train"
 
     def check(self, prefix: str) -> None:
+        if self.negatives_per_positive and self.balance != "sampler":
+            raise ConfigError(f"{prefix}.negatives_per_positive applies to balance: sampler only, "
+                              f"got {self.negatives_per_positive} with balance: {self.balance}")
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ConfigError(
                 f"{prefix}.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")

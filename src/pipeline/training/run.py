@@ -18,14 +18,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from pipeline.data.cube_store import CubeFile
 from pipeline.data.datasets import PatchDataset, data_hash, load_index, load_preprocess
 from pipeline.data.folds import plan_fold, read_folds
-from pipeline.data.inputs import model_inputs
 from pipeline.data.params import CvParams
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.io import clean_nan
 from pipeline.metrics import binary_metrics, choose_threshold
-from pipeline.models.inference import predict_proba
+from pipeline.models.inference import predict_batches
 from pipeline.models.registry import (
     MODELS,
     build_model,
@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 OOF_COLUMNS = ["fold", "series_uid", "patient_id", "candidate_id", "coordX", "coordY", "coordZ",
                "label", "probability", "threshold", "prediction"]
 CUBES_FILE = "cubes.npy"
+#: cubes per inference batch after training (memory: this many cubes and their inputs)
+INFER_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,31 @@ def model_preprocess(patches_preprocess: dict[str, Any], cfg: TrainParams) -> di
 
 
 def load_cubes(patches_dir: str | Path) -> np.ndarray:
-    """``cubes.npy`` memory-mapped (rows are read when a fold selects them)."""
+    """``cubes.npy`` memory-mapped (for reading a few rows, as the Grad-CAM montage does)."""
     path = Path(patches_dir) / CUBES_FILE
     if not path.is_file():
         raise PipelineError(f"{path}: expected the patches stage's cubes, not found")
     return np.load(path, mmap_mode="r")
+
+
+def open_cubes(patches_dir: str | Path) -> CubeFile:
+    """``cubes.npy`` as a :class:`CubeFile`: rows read batch by batch, never the whole array."""
+    path = Path(patches_dir) / CUBES_FILE
+    if not path.is_file():
+        raise PipelineError(f"{path}: expected the patches stage's cubes, not found")
+    return CubeFile(path)
+
+
+def train_record(cfg: TrainParams) -> dict[str, Any]:
+    """The training parameters a checkpoint records (and the ONNX metadata and model card repeat).
+
+    ``negatives_per_positive`` is recorded only when set: a record without it means the sampler
+    of every run before the knob existed, so models trained without it keep byte-identical files.
+    """
+    record = dataclasses.asdict(cfg)
+    if record["negatives_per_positive"] == 0:
+        del record["negatives_per_positive"]
+    return record
 
 
 def file_hash(path: str | Path) -> str:
@@ -91,7 +113,7 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
     generator = seed_everything(cfg.seed)
     preprocess = model_preprocess(load_preprocess(patches_dir), cfg)
     index = load_index(patches_dir)
-    cubes = load_cubes(patches_dir)
+    cubes = open_cubes(patches_dir)
     if len(cubes) != len(index) or (len(index) and not np.array_equal(
             index["row"].to_numpy(), np.arange(len(index)))):
         raise PipelineError(f"{patches_dir}: index.csv rows do not match cubes.npy "
@@ -105,10 +127,12 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
     kind = input_kind(cfg.model)
     kwargs = default_model_kwargs(cfg.model, preprocess)
     model = build_model(cfg.model, **kwargs)
-    train_ds = PatchDataset(np.asarray(cubes[rows["train"]]), labels[rows["train"]], kind,
-                            preprocess, augment=cfg.augment, seed=cfg.seed)
-    val_ds = PatchDataset(np.asarray(cubes[rows["val"]]), labels[rows["val"]], kind, preprocess,
-                          augment=False)
+    train_ds = PatchDataset(cubes, labels[rows["train"]], kind, preprocess, augment=cfg.augment,
+                            seed=cfg.seed, rows=rows["train"])
+    val_ds = PatchDataset(cubes, labels[rows["val"]], kind, preprocess, augment=False,
+                          rows=rows["val"])
+    held_ds = PatchDataset(cubes, labels[rows["heldout"]], kind, preprocess, augment=False,
+                           rows=rows["heldout"])
     info = dist_info or DistInfo()
     device = resolve_device(cfg.device)
     if device.type == "cuda" and info.enabled:
@@ -118,23 +142,23 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
              len(train_ds), int(labels[rows["train"]].sum()), len(val_ds), len(rows["heldout"]),
              device)
     sampler = (ShardedSampler(labels[rows["train"]], cfg.balance, cfg.seed, info.rank,
-                              info.world_size) if info.enabled else None)
+                              info.world_size, cfg.negatives_per_positive)
+               if info.enabled else None)
     result = train_model(wrap_model(model, info, device), train_ds, val_ds, cfg, generator,
                          device=device, on_epoch=on_epoch, sampler=sampler, is_main=info.is_main)
     model.load_state_dict(result.best_state)
     model = model.to("cpu").eval()
-    val_p = predict_proba(model, val_ds.all_inputs())
+    val_p = predict_batches(model, val_ds.iter_inputs(INFER_BATCH))
     threshold = choose_threshold(labels[rows["val"]], val_p, cfg.threshold, cfg.target_sensitivity)
     held = index.iloc[rows["heldout"]]
-    held_p = predict_proba(model, model_inputs(np.asarray(cubes[rows["heldout"]]), kind,
-                                               preprocess))
+    held_p = predict_batches(model, held_ds.iter_inputs(INFER_BATCH))
     oof = held.assign(fold=fold, probability=np.round(held_p, 6), threshold=round(threshold, 6),
                       prediction=(held_p >= threshold).astype(np.int64))[OOF_COLUMNS]
     hashes = {"patches": data_hash(patches_dir), "folds": file_hash(folds_csv)}
     checkpoint = {
         "model_name": cfg.model, "model_kwargs": kwargs, "input_kind": kind,
         "state_dict": result.best_state, "preprocess": preprocess,
-        "train_params": dataclasses.asdict(cfg), "data_hash": hashes["patches"],
+        "train_params": train_record(cfg), "data_hash": hashes["patches"],
         "best_epoch": result.best_epoch + 1, "val_auc": float(result.val_auc),
         "fold": fold, "threshold": float(threshold), "folds_hash": hashes["folds"],
     }
