@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import load_section
+from pipeline.data.generated import CANDIDATE_SOURCES
 from pipeline.data.patch_dataset import build_patches, write_patch_tables
 from pipeline.io import atomic_dir, write_json
 
@@ -20,6 +21,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--volumes", type=Path, default=Path("data/processed/volumes"))
     p.add_argument("--tables", type=Path, default=Path("data/interim/anonymized"),
                    help="folder with candidates.csv and annotations.csv")
+    p.add_argument("--candidates-source", choices=CANDIDATE_SOURCES, default="provided",
+                   help="provided: --tables/candidates.csv; generated: the --generated table")
+    p.add_argument("--generated", type=Path,
+                   default=Path("data/processed/candidates/candidates.csv"),
+                   help="the candidates stage's table (read with --candidates-source generated)")
     p.add_argument("--output", type=Path, default=Path("data/processed/patches"))
     p.add_argument("--metrics", type=Path, default=Path("metrics/data.json"))
     p.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -31,7 +37,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_section(args.params, "patches")
     executor = load_section(args.params, "executor").with_jobs(cfg.jobs)
     with atomic_dir(args.output) as tmp:
-        result = build_patches(args.volumes.absolute(), args.tables.absolute(), tmp, cfg, executor)
+        generated = args.generated.absolute() if args.candidates_source == "generated" else None
+        result = build_patches(args.volumes.absolute(), args.tables.absolute(), tmp, cfg, executor,
+                               generated)
         write_patch_tables(tmp, result)
     write_json(args.metrics, result.metrics)
     m = result.metrics

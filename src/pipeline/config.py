@@ -47,6 +47,8 @@ class DataParams:
     synthetic: bool
     # LUNA16's annotations_excluded.csv (findings whose candidates the FROC ignores); optional
     annotations_excluded_csv: str | None = None
+    # LUNA16's two tracks: classify the provided candidates, or the generator's (candidates stage)
+    candidates: Literal["provided", "generated"] = "provided"
 
 
 @dataclass(frozen=True)
