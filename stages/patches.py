@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipeline.cli import run_stage
 from pipeline.config import load_section
+from pipeline.data.generated import CANDIDATE_SOURCES
 from pipeline.data.params import PatchesParams
 from pipeline.data.patch_dataset import build_patches, write_patch_tables
 from pipeline.fingerprint.findings import patches_fingerprint
@@ -23,6 +24,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--volumes", type=Path, default=Path("data/processed/volumes"))
     p.add_argument("--tables", type=Path, default=Path("data/interim/anonymized"),
                    help="folder with candidates.csv and annotations.csv")
+    p.add_argument("--candidates-source", choices=CANDIDATE_SOURCES, default="provided",
+                   help="provided: --tables/candidates.csv; generated: the --generated table")
+    p.add_argument("--generated", type=Path,
+                   default=Path("data/processed/candidates/candidates.csv"),
+                   help="the candidates stage's table (read with --candidates-source generated)")
     p.add_argument("--output", type=Path, default=Path("data/processed/patches"))
     p.add_argument("--metrics", type=Path, default=Path("metrics/data.json"))
     p.add_argument("--fingerprint", type=Path, default=None,
@@ -36,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_section(args.params, "patches", PatchesParams)
     executor = load_section(args.params, "executor", ExecutorSection).with_jobs(cfg.jobs)
     with atomic_dir(args.output) as tmp:
-        result = build_patches(args.volumes.absolute(), args.tables.absolute(), tmp, cfg, executor)
+        generated = args.generated.absolute() if args.candidates_source == "generated" else None
+        result = build_patches(args.volumes.absolute(), args.tables.absolute(), tmp, cfg, executor,
+                               generated)
         write_patch_tables(tmp, result)
     write_json(args.metrics, result.metrics)
     if args.fingerprint is not None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pydicom
 import pytest
 import SimpleITK as sitk
 import torch
@@ -293,7 +294,8 @@ def test_report_needs_generated_candidates(tmp_path, dicom_series, model_file, c
     assert rc == 2 and "--report" in capsys.readouterr().err
 
 
-def test_series_without_findings_gets_no_sr_and_the_page_says_so(tmp_path):
+def test_series_without_findings_gets_a_no_nodule_sr_and_the_page_says_so(tmp_path):
+    from pipeline.report.sr import read_findings, reports_no_nodule
     from pipeline.report.writer import write_report
 
     x = model_inputs(np.full((1, 12, 12, 12), -1000, np.int16), "cube3d", PREPROCESS)
@@ -303,7 +305,9 @@ def test_series_without_findings_gets_no_sr_and_the_page_says_so(tmp_path):
     write_chest(tmp_path / "scan")
     result = detect_folder(tmp_path / "scan", model)
     files = write_report(result.series, result.threshold, tmp_path / "r")
-    assert files.srs == [] and files.pngs == []
+    assert [p.name for p in files.srs] == ["sr.dcm"] and files.pngs == []
+    sr = pydicom.dcmread(files.srs[0])
+    assert reports_no_nodule(sr) and read_findings(sr) == []
     assert "No finding at or above the operating threshold" in files.index.read_text()
 
 

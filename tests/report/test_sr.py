@@ -9,7 +9,8 @@ import pydicom
 import pytest
 
 from pipeline.imaging.geometry import Geometry
-from pipeline.report.sr import Finding, build_sr, read_findings
+from pipeline.node.sr import count_findings
+from pipeline.report.sr import Finding, build_sr, read_findings, reports_no_nodule
 from pipeline.synth.dicom_writer import PatientIdentity, SeriesUIDs, write_ct_series
 
 UID = "1.2.826.0.1.3680043.8.498.77"
@@ -69,3 +70,36 @@ def test_sr_passes_dciodvfy_without_errors(source, tmp_path):
     errors = [line for line in lines if line.startswith("Error")]
     assert errors == [], "\n".join(lines)
     assert any("Comprehensive3DSR" in line for line in lines)  # it recognised the IOD
+
+
+def _write_none(source, tmp_path):
+    sr = build_sr(source, [], series_instance_uid=f"{UID}.8", sop_instance_uid=f"{UID}.8.1",
+                  threshold=0.5)
+    path = tmp_path / "sr_none.dcm"
+    sr.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_sr_without_findings_states_no_nodule_and_round_trips(source, tmp_path):
+    back = hd.sr.srread(_write_none(source, tmp_path))
+    assert isinstance(back, hd.sr.Comprehensive3DSR)
+    assert read_findings(back) == [] and reports_no_nodule(back)
+    [group] = back.content.get_image_measurement_groups()  # type: ignore[attr-defined]
+    [evaluation] = group.get_qualitative_evaluations()
+    assert (evaluation.name.value, evaluation.value.value) == ("27925004", "272519000")
+    assert "none" in back.SeriesDescription
+    assert not reports_no_nodule(hd.sr.srread(_write(source, tmp_path)))
+
+
+def test_sr_without_findings_is_no_finding_for_the_node(source, tmp_path):
+    assert count_findings(_write_none(source, tmp_path)) == 0
+    assert count_findings(_write(source, tmp_path)) == len(FINDINGS)
+
+
+@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dciodvfy (dicom3tools) missing")
+def test_sr_without_findings_passes_dciodvfy_without_errors(source, tmp_path):
+    proc = subprocess.run(["dciodvfy", str(_write_none(source, tmp_path))], capture_output=True,
+                          text=True, timeout=60)
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert [line for line in lines if line.startswith("Error")] == [], "\n".join(lines)
+    assert any("Comprehensive3DSR" in line for line in lines)

@@ -24,6 +24,8 @@ class DataParams(Section):
     # what dicom_dir holds: DICOM, or MetaImage volumes (LUNA16's subsetN/<seriesuid>.mhd+.raw);
     # auto decides from the folder (pipeline.metaimage.detect) and refuses a folder with both
     format: Literal["auto", "dicom", "metaimage"] = "auto"
+    # LUNA16's two tracks: classify the provided candidates, or the generator's (candidates stage)
+    candidates: Literal["provided", "generated"] = "provided"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from pipeline.data.candidates import (
     prepare_table,
 )
 from pipeline.data.disk_budget import DiskBudget, check_free_space, gigabytes
+from pipeline.data.generated import generator_record, read_generated, write_generator_record
 from pipeline.data.params import PatchesParams
 from pipeline.errors import PipelineError
 from pipeline.imaging.geometry import Geometry
@@ -72,6 +73,7 @@ class PatchesResult:
     excluded: pd.DataFrame             # LUNA16 annotations_excluded.csv rows of kept series
     preprocess: dict[str, Any]
     metrics: dict[str, Any]
+    generator: dict[str, Any] | None = None  # generator.json (the generated track only)
 
 
 def extract_series(task: PatchTask) -> int:
@@ -237,20 +239,24 @@ def data_metrics(index: pd.DataFrame, geometry: pd.DataFrame, rejected: pd.DataF
 
 
 def build_patches(volumes_dir: Path, tables_dir: Path, output_dir: Path, params: PatchesParams,
-                  executor: ExecutorParams) -> PatchesResult:
-    """Select candidates, label them, write ``cubes.npy`` into ``output_dir``."""
+                  executor: ExecutorParams, generated_csv: Path | None = None) -> PatchesResult:
+    """Select candidates, label them, write ``cubes.npy`` into ``output_dir``.
+
+    ``generated_csv``: the candidates stage's table, used instead of ``tables_dir/candidates.csv``
+    and labelled by the hit rule (the generated track, ``pipeline.data.generated``)."""
     volumes_dir, tables_dir, output_dir = Path(volumes_dir), Path(tables_dir), Path(output_dir)
+    table_csv = tables_dir / "candidates.csv" if generated_csv is None else Path(generated_csv)
     for path in (volumes_dir / "geometry.csv", volumes_dir / "resample.json",
-                 tables_dir / "candidates.csv", tables_dir / "annotations.csv"):
+                 table_csv, tables_dir / "annotations.csv"):
         if not path.is_file():
             raise PipelineError(f"{path}: expected this input of the patches stage, not found")
     geometry = read_csv(volumes_dir / "geometry.csv", keep_default_na=False)
     preprocess = preprocess_record(read_json(volumes_dir / "resample.json"), params)
     size = preprocess["cube_size"]
-    candidates = prepare_table(read_csv(tables_dir / "candidates.csv"), CANDIDATE_COLUMNS,
-                               "candidate_id", str(tables_dir / "candidates.csv"))
     annotations = prepare_table(read_csv(tables_dir / "annotations.csv"), ANNOTATION_COLUMNS,
                                 "annotation_id", str(tables_dir / "annotations.csv"))
+    raw = read_csv(table_csv) if generated_csv is None else read_generated(table_csv, annotations)
+    candidates = prepare_table(raw, CANDIDATE_COLUMNS, "candidate_id", str(table_csv))
     kept, rejected, n_merged = select_candidates(candidates, geometry, preprocess["spacing_mm"],
                                                  params.merge_distance_mm)
     kept = match_annotations(kept, annotations)
@@ -277,10 +283,12 @@ def build_patches(volumes_dir: Path, tables_dir: Path, output_dir: Path, params:
     excluded = excluded.sort_values(["seriesuid", *COORDS], kind="stable")[ANNOTATION_COLUMNS]
     metrics = data_metrics(index, geometry, rejected, n_merged, size)
     metrics["excluded_findings"] = len(excluded)
+    generator = None if generated_csv is None else generator_record(
+        kept, annotations, geometry["series_uid"].astype(str))
     log.info("%d candidates kept, %d rejected, %d merged away", len(index), len(rejected), n_merged)
     return PatchesResult(index=index, annotations=nodules.reset_index(drop=True),
                          rejected=rejected, excluded=excluded.reset_index(drop=True),
-                         preprocess=preprocess, metrics=metrics)
+                         preprocess=preprocess, metrics=metrics, generator=generator)
 
 
 def write_patch_tables(output_dir: Path, result: PatchesResult) -> None:
@@ -291,3 +299,5 @@ def write_patch_tables(output_dir: Path, result: PatchesResult) -> None:
     write_csv(output_dir / "rejected.csv", result.rejected, float_format="%.6f")
     write_csv(output_dir / "annotations_excluded.csv", result.excluded, float_format="%.6f")
     write_json(output_dir / "preprocess.json", result.preprocess)
+    if result.generator is not None:
+        write_generator_record(output_dir, result.generator)

@@ -23,6 +23,7 @@ import torch
 
 from pipeline.data.candidates import ANNOTATION_COLUMNS
 from pipeline.data.datasets import load_index
+from pipeline.data.generated import read_generator_record
 from pipeline.data.inputs import model_inputs
 from pipeline.errors import PipelineError
 from pipeline.evaluation.cv import (
@@ -40,6 +41,7 @@ from pipeline.evaluation.froc import FP_RATES
 from pipeline.evaluation.gradcam import grad_cam
 from pipeline.evaluation.params import EvaluateParams
 from pipeline.evaluation.report import GROUPS, axial_views, render_montage
+from pipeline.evaluation.track import generated_track
 from pipeline.io import clean_nan, read_csv
 from pipeline.metrics import pr_table, roc_table
 from pipeline.training.checkpoint import load_checkpoint, model_from_checkpoint
@@ -241,6 +243,9 @@ def evaluate_cv(model_dirs: Sequence[Path], baseline_dirs: Sequence[Path],
                      "delta_auc": cmp_["delta"]["auc"], "delta_cpm": cmp_["delta"]["cpm"]},
         "deployed_threshold": round(float(np.median(thresholds)), 6),
     }
+    generator = read_generator_record(patches_dir)
+    if generator is not None:  # the generated track: generator alone and full system
+        metrics["candidates"] = generated_track(generator, fr, cmp_["model"]["cpm"])
     details: dict[str, Any] = {
         "comparison": cmp_, "per_fold": folds,
         "spread": {name: {k: spread(rows, k) for k in HEADLINE} for name, rows in folds.items()},

@@ -29,9 +29,11 @@ def _concept(item: Dataset) -> str:
 
 
 def measurement_groups(ds: Dataset) -> list[Dataset]:
-    """The TID 1411 measurement groups anywhere in the content tree."""
+    """The measurement groups with a region (one per finding) anywhere in the content tree; the
+    region-less group of a "no nodule detected" report is not a finding."""
     return [it for it in _items(ds)
-            if it.get("ValueType") == "CONTAINER" and _concept(it) == MEASUREMENT_GROUP]
+            if it.get("ValueType") == "CONTAINER" and _concept(it) == MEASUREMENT_GROUP
+            and any(sub.get("ValueType") in ("SCOORD3D", "SCOORD") for sub in _items(it))]
 
 
 def finding_summary(ds: Dataset, decimals: int = 3) -> list[tuple[tuple[float, ...], ...]]:

@@ -6,7 +6,13 @@ the frame of reference of the source series (PS3.3 C.18.9), with two measurement
 diameter (SCT 81827009 "Diameter", mm) and the model's nodule probability (a ``99LUNGPIPE`` code:
 no standard concept exists for a classifier's output; unit UCUM ``1``). The evidence (PS3.3
 C.17.2.3) lists every source instance, so a viewer can fetch the images the points lie in.
-Written with highdicom; the test suite validates it with dciodvfy and reads it back.
+
+A series without findings still gets an SR that says so: TID 1500 needs at least one measurement
+group (row 6 "Imaging Measurements" is mandatory and must not be empty), so the report holds one
+TID 1501 Measurement and Qualitative Evaluation Group without a region: finding "Nodule" in the
+lung, qualitative evaluation "Nodule" = "Absent" (SCT 272519000, CID 240 "Present-Absent"), by the
+same algorithm. A reader tells the two apart with :func:`reports_no_nodule`.
+Written with highdicom; the test suite validates both kinds with dciodvfy and reads them back.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from pydicom.uid import generate_uid
 PROBABILITY_CODE = Code("NODPROB", "99LUNGPIPE", "Nodule probability")
 ALGORITHM_NAME = "lung-nodule-pipeline"
 DIAMETER_CODE = codes.SCT.Diameter
+ABSENT_CODE = codes.SCT.Absent
+NO_NODULE_IDENTIFIER = "No lung nodule detected"
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,10 @@ def build_sr(source: Sequence[pydicom.Dataset], findings: Sequence[Finding], *,
     first = source[0]
     frame = str(first.FrameOfReferenceUID)
     algorithm = hd.sr.AlgorithmIdentification(name=ALGORITHM_NAME, version=algorithm_version)
-    groups = []
+    groups: list[hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations
+                 | hd.sr.MeasurementsAndQualitativeEvaluations] = []
+    if not findings:
+        groups.append(no_nodule_group(sop_instance_uid, algorithm))
     for k, f in enumerate(findings, start=1):
         region = hd.sr.ImageRegion3D(graphic_type=hd.sr.GraphicTypeValues3D.POINT,
                                      graphic_data=np.asarray([f.center_mm], dtype=np.float64),
@@ -81,13 +92,39 @@ def build_sr(source: Sequence[pydicom.Dataset], findings: Sequence[Finding], *,
         procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
         imaging_measurements=groups,
         title=codes.DCM.ImagingMeasurementReport)
-    description = "Lung nodule candidates" + (f" (p >= {threshold:.3f})" if threshold is not None
-                                              else "")
+    description = ("Lung nodule candidates" + ("" if findings else ": none")
+                   + (f" (p >= {threshold:.3f})" if threshold is not None else ""))
     return hd.sr.Comprehensive3DSR(
         evidence=list(source), content=report, series_instance_uid=series_instance_uid,
         series_number=series_number, sop_instance_uid=sop_instance_uid, instance_number=1,
         manufacturer=ALGORITHM_NAME, series_description=description[:64],
         is_complete=True, is_final=False, is_verified=False)
+
+
+def no_nodule_group(sop_instance_uid: str, algorithm: hd.sr.AlgorithmIdentification
+                    ) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+    """The TID 1501 group of a series without findings: "Nodule" = "Absent" in the lung."""
+    return hd.sr.MeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(
+            uid=generate_uid(entropy_srcs=[sop_instance_uid, "no nodule"]),
+            identifier=NO_NODULE_IDENTIFIER),
+        finding_type=codes.SCT.Nodule,
+        finding_sites=[hd.sr.FindingSite(anatomic_location=codes.SCT.Lung)],
+        algorithm_id=algorithm,
+        qualitative_evaluations=[hd.sr.QualitativeEvaluation(name=codes.SCT.Nodule,
+                                                             value=ABSENT_CODE)])
+
+
+def reports_no_nodule(sr: pydicom.Dataset) -> bool:
+    """True when an SR written by :func:`build_sr` states that no nodule was detected."""
+    doc = (sr if isinstance(sr, hd.sr.Comprehensive3DSR)
+           else hd.sr.Comprehensive3DSR.from_dataset(sr))
+    content: hd.sr.MeasurementReport = doc.content  # type: ignore[assignment]
+    for group in content.get_image_measurement_groups(finding_type=codes.SCT.Nodule):
+        for evaluation in group.get_qualitative_evaluations(name=codes.SCT.Nodule):
+            if evaluation.value == ABSENT_CODE:
+                return True
+    return False
 
 
 def read_findings(sr: pydicom.Dataset) -> list[Finding]:

@@ -2,8 +2,8 @@
 
 A finding is a scored candidate at or above the model's operating threshold (all scored
 candidates when the model has none). One series gives ``sr.dcm``; several give ``sr_<n>.dcm``
-(n = 1.. in series order). A series without findings gets no SR (TID 1500 needs at least one
-measurement group); the page says so.
+(n = 1.. in series order). A series without findings gets an SR that states "no nodule
+detected" (``pipeline.report.sr``), and the page says so; a rejected series gets none.
 """
 
 from __future__ import annotations
@@ -85,9 +85,6 @@ def write_report(series: Sequence[SeriesLike], threshold: float | None, report_d
             findings.append(Finding(center, float(r.diameter_mm), float(r.probability)))
             page_findings.append(PageFinding(s.seriesuid, rank, center, float(r.diameter_mm),
                                              float(r.probability), png.name))
-        if not findings:  # TID 1500 needs at least one measurement group: no SR, said on the page
-            page_series.append(PageSeries(s.seriesuid, status, n_cand, ""))
-            continue
         sr_path = out / ("sr.dcm" if len(usable) == 1 else f"sr_{n}.dcm")
         write_sr(s, findings, threshold, sr_path)
         srs.append(sr_path)
