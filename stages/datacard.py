@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--metrics", type=Path, default=Path("metrics/data_fingerprint.json"))
     p.add_argument("--plots", type=Path, default=Path("plots/data"))
     p.add_argument("--card", type=Path, default=Path("reports/data_card.md"))
-    p.add_argument("--figures", type=Path, default=Path("reports/figures/data"))
+    p.add_argument("--figures", type=Path, default=Path("reports/data_figures"))
     base = p.add_mutually_exclusive_group()
     base.add_argument("--baseline", type=Path, default=None,
                       help="previous version's fingerprint: a folder of parts or one JSON file")

@@ -128,7 +128,7 @@ def comparison(current: Mapping[str, Any], baseline: Mapping[str, Any],
 
 def render_card(fp: Mapping[str, Any], reports: Mapping[str, Any], params: ShiftParams,
                 baseline: Mapping[str, Any] | None = None, baseline_name: str = "",
-                synthetic: bool = True, figures: str = "figures/data") -> str:
+                synthetic: bool = True, figures: str = "data_figures") -> str:
     """The data card's Markdown from the template ``templates/data_card.md``.
 
     Args:
