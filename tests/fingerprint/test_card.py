@@ -68,7 +68,7 @@ def test_stage_compares_with_the_parts_committed_at_a_ref(two_cohorts, tmp_path,
     card = (project / "reports" / "data_card.md").read_text()
     assert "## Compared with the previous version (HEAD)" in card
     assert "![HU in the lung](data_figures/lung_hu.png)" in card
-    assert (project / "reports" / "figures" / "data" / "lung_hu.png").stat().st_size > 1000
+    assert (project / "reports" / "data_figures" / "lung_hu.png").stat().st_size > 1000
     assert json.loads((project / "metrics" / "data_fingerprint.json").read_text())["series"] == 6
     assert (project / "plots" / "data" / "nodule_diameter.csv").read_text().startswith(
         "diameter_mm,nodules,fraction\n")
