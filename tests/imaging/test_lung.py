@@ -40,3 +40,15 @@ def test_fill_holes_in_plane_matches_scipy_per_slice():
     mask = rng.random((3, 12, 12)) < 0.6
     expected = np.stack([ndimage.binary_fill_holes(s) for s in mask])
     assert np.array_equal(fill_holes_in_plane(mask), expected)
+
+
+def test_all_air_end_slices_from_resampling_do_not_lose_the_lungs():
+    """Resampling pads past the scan's end with air; such a slice touches the outside air and the
+    lungs at once, and must not join them (the lungs would be dropped as outside air)."""
+    chest = _chest()
+    chest[0, 9:23, 6:14] = chest[0, 9:23, 18:26] = -850  # the lungs reach the scan's first slice
+    padded = np.concatenate([np.full((2, 32, 32), -1000, np.int16), chest,
+                             np.full((1, 32, 32), -1000, np.int16)])
+    mask = lung_mask(padded)
+    assert mask[2:-1].sum() == lung_mask(chest).sum() > 0
+    assert mask[:2].sum() == 0 and mask[-1].sum() == 0

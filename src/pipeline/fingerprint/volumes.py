@@ -2,12 +2,10 @@
 lung volumes of the resampled scans, as cohort summaries (no UID, no per-scan key).
 
 Each volume is read once by a worker, which returns a few numbers and coarse histograms; memory
-stays bounded by one volume per worker. The lungs are found by :func:`fingerprint_lung_mask`: the
-air around the patient is taken out slice by slice first (as the candidate generator does), so an
-all-air end slice (resample padding) cannot join the lungs to the outside and lose them, then
-:func:`pipeline.imaging.lung.lung_mask` keeps the two lungs. The stage's own ``*_lung.nii.gz``
-is not used: it loses the lungs of such scans, and the fingerprint must not depend on that. The
-body is every voxel denser than :data:`BODY_THRESHOLD_HU` plus the lungs.
+stays bounded by one volume per worker. The lungs are the stage's own ``*_lung.nii.gz``
+(:func:`pipeline.imaging.lung.lung_mask`), computed the same way when ``resample.lung_mask`` is
+off; ``scans_without_lung`` counts the scans where that mask is empty. The body is every voxel
+denser than :data:`BODY_THRESHOLD_HU` plus the lungs.
 """
 
 from __future__ import annotations
@@ -21,7 +19,6 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from pipeline.detection.lung import outside_air_in_plane
 from pipeline.fingerprint.stats import (
     by_category,
     merge_counts,
@@ -29,7 +26,7 @@ from pipeline.fingerprint.stats import (
     quantile_from_counts,
     summary,
 )
-from pipeline.imaging.lung import LUNG_THRESHOLD_HU, lung_mask
+from pipeline.imaging.lung import lung_mask
 from pipeline.io import read_csv
 from pipeline.parallel import ExecutorParams, map_items
 
@@ -44,14 +41,14 @@ class VolumeTask:
     """One resampled volume."""
 
     volume_path: str
+    lung_path: str = ""  # the stage's lung mask; computed from the volume when there is none
 
 
-def fingerprint_lung_mask(volume_hu: np.ndarray) -> np.ndarray:
-    """bool ``(z, y, x)`` lungs of a HU volume, robust to all-air end slices."""
-    air = volume_hu < LUNG_THRESHOLD_HU
-    tissue_outside = np.where(outside_air_in_plane(air), np.float32(0.0),
-                              volume_hu.astype(np.float32))
-    return lung_mask(tissue_outside) > 0
+def scan_lung_mask(task: VolumeTask, volume_hu: np.ndarray) -> np.ndarray:
+    """bool ``(z, y, x)`` lungs of a scan: resample's mask file, else :func:`lung_mask`."""
+    if task.lung_path:
+        return sitk.GetArrayFromImage(sitk.ReadImage(task.lung_path)) > 0
+    return lung_mask(volume_hu) > 0
 
 
 def coarse(counts_1hu: np.ndarray, width: int = HU_BIN) -> dict[str, int]:
@@ -67,7 +64,7 @@ def volume_facts(task: VolumeTask) -> dict[str, Any]:
     """Worker: HU quantiles in lung and body, lung volume (ml) and size of one volume."""
     image = sitk.ReadImage(task.volume_path)
     values = sitk.GetArrayViewFromImage(image)
-    lung = fingerprint_lung_mask(np.asarray(values))
+    lung = scan_lung_mask(task, np.asarray(values))
     body = (values > BODY_THRESHOLD_HU) | lung
     clipped = np.clip(values, HU_MIN, HU_MAX).astype(np.int64) - HU_MIN
     length = HU_MAX - HU_MIN + 1
@@ -100,7 +97,9 @@ def resample_fingerprint(volumes_dir: Path, executor: ExecutorParams) -> dict[st
     """Resample's part, from ``geometry.csv``, the volumes and ``rejected.csv`` of the output."""
     volumes_dir = Path(volumes_dir)
     geometry = read_csv(volumes_dir / "geometry.csv", keep_default_na=False)
-    tasks = [VolumeTask(str(volumes_dir / r["file"])) for r in geometry.to_dict("records")]
+    tasks = [VolumeTask(str(volumes_dir / r["file"]),
+                        str(volumes_dir / r["lung_file"]) if r.get("lung_file") else "")
+             for r in geometry.to_dict("records")]
     per_scan = map_items(volume_facts, tasks, executor, desc="fingerprint")
     rejected_path = volumes_dir / "rejected.csv"
     rejected = read_csv(rejected_path, keep_default_na=False) if rejected_path.is_file() \

@@ -1,7 +1,9 @@
 """A simple lung mask: low-density air inside the body, for candidate sampling and QC.
 
 Method (threshold + connected components, no learning):
-1. air = voxels below ``threshold_hu`` (-400 HU by default);
+1. air = voxels below ``threshold_hu`` (-400 HU by default), in slices that hold some tissue: a
+   slice that is air everywhere (past the end of the scan, which resampling pads with air) would
+   join the lungs to the air around the patient and lose them;
 2. drop air components touching the in-plane border of any slice (array axes 1 and 2: the air
    around the patient); the first and last slices are not "border", so lungs cut by the scan range
    are kept;
@@ -28,6 +30,7 @@ def lung_mask(volume_hu: np.ndarray, threshold_hu: float = LUNG_THRESHOLD_HU,
     if volume_hu.ndim != 3:
         raise ValueError(f"expected a (z, y, x) volume, got shape {volume_hu.shape}")
     air = volume_hu < threshold_hu
+    air &= ~air.all(axis=(1, 2))[:, None, None]  # no tissue in the slice: padding, not lung
     labels, n = ndimage.label(air)
     if n == 0:
         return np.zeros(volume_hu.shape, dtype=np.uint8)
