@@ -24,6 +24,7 @@ from pipeline.data.folds import plan_fold, read_folds
 from pipeline.data.params import CvParams
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.io import clean_nan
+from pipeline.memory import pin_mmap_threshold
 from pipeline.metrics import binary_metrics, choose_threshold
 from pipeline.models.inference import predict_batches
 from pipeline.models.registry import (
@@ -110,6 +111,7 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
     if fold not in cv.fold_ids:
         raise ConfigError(f"--fold must be one of cv.fold_ids {list(cv.fold_ids)}, got {fold}")
     pin_torch_threads()
+    pin_mmap_threshold()  # the streamed batches must not grow the heap (pipeline.memory)
     generator = seed_everything(cfg.seed)
     preprocess = model_preprocess(load_preprocess(patches_dir), cfg)
     index = load_index(patches_dir)
