@@ -30,7 +30,8 @@ def lung_mask(volume_hu: np.ndarray, threshold_hu: float = LUNG_THRESHOLD_HU,
     if volume_hu.ndim != 3:
         raise ValueError(f"expected a (z, y, x) volume, got shape {volume_hu.shape}")
     air = volume_hu < threshold_hu
-    air &= ~air.all(axis=(1, 2))[:, None, None]  # no tissue in the slice: padding, not lung
+    padding = np.asarray(air.all(axis=(1, 2)))  # no tissue in the slice: padding, not lung
+    air &= ~padding[:, None, None]
     labels, n = ndimage.label(air)
     if n == 0:
         return np.zeros(volume_hu.shape, dtype=np.uint8)
