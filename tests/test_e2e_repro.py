@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 FOLDS = 3
 STAGES = ["synthesize", "ingest", "anonymize", "resample", "candidates", "patches", "folds",
           *[f"train@{i}" for i in range(FOLDS)], *[f"train_baseline@{i}" for i in range(FOLDS)],
-          "evaluate", "export"]
+          "datacard", "evaluate", "export"]
 TRAINS = {*[f"train@{i}" for i in range(FOLDS)]}
 
 TINY = {
