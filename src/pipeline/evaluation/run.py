@@ -45,7 +45,7 @@ from pipeline.evaluation.track import generated_track
 from pipeline.io import clean_nan, read_csv
 from pipeline.metrics import pr_table, roc_table
 from pipeline.training.checkpoint import load_checkpoint, model_from_checkpoint
-from pipeline.training.run import load_cubes
+from pipeline.training.run import open_cubes
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def montage(model_oof: pd.DataFrame, fold_models: Mapping[int, Path], patches_di
     index = load_index(patches_dir)
     row_of = dict(zip(zip(index["series_uid"], index["candidate_id"], strict=True),
                       index["row"], strict=True))
-    cubes = load_cubes(patches_dir)
+    cubes = open_cubes(patches_dir)
     y = model_oof["label"].to_numpy()
     p = model_oof["probability"].to_numpy()
     pred = model_oof["prediction"].to_numpy(dtype=bool)
@@ -151,7 +151,7 @@ def montage(model_oof: pd.DataFrame, fold_models: Mapping[int, Path], patches_di
                 loaded[fold] = (model_from_checkpoint(ckpt), ckpt)
             model, ckpt = loaded[fold]
             key = (model_oof["series_uid"].iloc[i], model_oof["candidate_id"].iloc[i])
-            cube = np.asarray(cubes[[row_of[key]]])
+            cube = cubes.read([row_of[key]])
             cam = grad_cam(model, model_inputs(cube, ckpt["input_kind"], ckpt["preprocess"]))
             img, m = axial_views(cube, cam, ckpt["input_kind"], int(ckpt["preprocess"]["slice_px"]))
             imgs.append(img[0])

@@ -21,6 +21,7 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from pipeline.data.cube_store import CubeFile
 from pipeline.data.inputs import model_inputs
 from pipeline.errors import ConfigError
 from pipeline.export.ensemble import ensemble_summary, load_fold_models
@@ -65,11 +66,11 @@ def load_parity_inputs(patches_dir: str | Path, input_kind: str, preprocess: Map
         if _canonical(cut) != _canonical({k: preprocess.get(k) for k in cut}):
             raise ConfigError(f"{recorded}: preprocessing differs from the model's "
                               f"({cut} vs {dict(preprocess)}); retrain the model")
-    cubes = np.load(path, mmap_mode="r")
+    cubes = CubeFile(path)
     if len(cubes) == 0:
         raise ConfigError(f"{path}: expected at least one cube, got shape {cubes.shape}")
     rows = np.unique(np.linspace(0, len(cubes) - 1, min(samples, len(cubes))).astype(np.int64))
-    return model_inputs(np.asarray(cubes[rows]), input_kind, preprocess)
+    return model_inputs(cubes.read(rows), input_kind, preprocess)
 
 
 def export_and_check(network: nn.Module, checkpoint: Mapping[str, Any], inputs: np.ndarray,

@@ -69,14 +69,6 @@ def model_preprocess(patches_preprocess: dict[str, Any], cfg: TrainParams) -> di
     return {**patches_preprocess, "hu_window": list(cfg.hu_window), "slice_px": cfg.slice_px}
 
 
-def load_cubes(patches_dir: str | Path) -> np.ndarray:
-    """``cubes.npy`` memory-mapped (for reading a few rows, as the Grad-CAM montage does)."""
-    path = Path(patches_dir) / CUBES_FILE
-    if not path.is_file():
-        raise PipelineError(f"{path}: expected the patches stage's cubes, not found")
-    return np.load(path, mmap_mode="r")
-
-
 def open_cubes(patches_dir: str | Path) -> CubeFile:
     """``cubes.npy`` as a :class:`CubeFile`: rows read batch by batch, never the whole array."""
     path = Path(patches_dir) / CUBES_FILE
