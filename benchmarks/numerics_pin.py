@@ -21,7 +21,7 @@ from pathlib import Path
 TRAIN = """
 import sys
 from pathlib import Path
-from pipeline.data.params import CvParams
+from pipeline.data.cv_params import CvParams
 from pipeline.training.params import TrainParams
 from pipeline.training.run import fit_fold
 root = Path(sys.argv[1])

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from pipeline.data.params import PatchesParams
 from pipeline.data.patch_dataset import build_patches
+from pipeline.data.patches_params import PatchesParams
 from pipeline.imaging.geometry import Geometry, rotation_matrix
 from pipeline.imaging.params import ResampleParams
 from pipeline.imaging.patches import cube_size, extract_cubes

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.data.params import CvParams
+from pipeline.data.cv_params import CvParams
 from pipeline.data.toy_patches import write_toy_folds, write_toy_patches
 from pipeline.training.params import TrainParams
 from pipeline.training.run import fit_fold

@@ -14,26 +14,14 @@ not rewritten: its tables and series table are checked and copied, and the metri
 """
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
-from pipeline.cli import setup_logging
+from pipeline.cli import StageReport, run_stage
 from pipeline.config import load_section
 from pipeline.data.params import DataParams
-from pipeline.dicom.deid import cohort
 from pipeline.dicom.deid.params import AnonymizeParams
-from pipeline.dicom.deid.pseudonyms import load_key
-from pipeline.errors import InputError, PipelineError
-from pipeline.io import atomic_dir, check_separate, read_csv, write_csv, write_json
-from pipeline.metaimage import passthrough
-from pipeline.metaimage.detect import survey_folder
 from pipeline.parallel import ExecutorSection
-from pipeline.tables import read_table
-
-
-class _LeakFoundError(Exception):
-    """Verification failed: leave the output folder uninstalled."""
+from pipeline.stages import anonymize
 
 
 def parse_args(argv=None):
@@ -54,107 +42,22 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def _sources(args, settings, executor):
-    if not args.input.is_dir() or not any(args.input.iterdir()):
-        raise InputError(f"{args.input}: expected a folder of DICOM files, found "
-                         f"{'an empty folder' if args.input.is_dir() else 'nothing'}")
-    if args.series_table is None:
-        survey = survey_folder(args.input)
-        if survey.metaimage_headers and not survey.has_dicom:
-            raise InputError(f"{args.input}: holds MetaImage volumes, not DICOM: nothing to "
-                             "de-identify (LUNA16 is already); run ingest and resample on it")
-        return cohort.group_folder(args.input.absolute(), settings.pseudonymizer(), executor)
-    table = read_csv(args.series_table)
-    if table.empty:
-        raise InputError(f"{args.series_table}: no series (header only)")
-    return cohort.sources_from_series_table(table), [], []
+def run(args: argparse.Namespace) -> StageReport:
+    cfg = load_section(args.params, "anonymize", AnonymizeParams)
+    metrics = args.metrics or args.output / "metrics.json"
+    report = anonymize.run(
+        args.input, args.output, metrics,
+        {"annotations": args.annotations, "annotations_excluded": args.annotations_excluded,
+         "candidates": args.candidates},
+        cfg, load_section(args.params, "data", DataParams).synthetic,
+        load_section(args.params, "executor", ExecutorSection).with_jobs(cfg.jobs),
+        series_table=args.series_table, key_file=args.key_file)
+    report.write(metrics.absolute())
+    return report
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    setup_logging(args.verbose)
-    out = args.output.absolute()
-    metrics_path = (args.metrics or out / "metrics.json").absolute()
-    metrics_inside = out in metrics_path.parents
-    tables = {"annotations": args.annotations, "annotations_excluded": args.annotations_excluded,
-              "candidates": args.candidates}
-    try:
-        check_separate(args.input, out)
-        if _metaimage_table(args.series_table):
-            return _pass_through(args, out, metrics_path, tables)
-        cfg = load_section(args.params, "anonymize", AnonymizeParams)
-        data = load_section(args.params, "data", DataParams)
-        settings = cohort.DeidSettings.from_params(
-            cfg, load_key(args.key_file, data.synthetic, args.input))
-        inputs = {n: read_table(p, n) for n, p in tables.items() if p is not None}
-        executor = load_section(args.params, "executor", ExecutorSection).with_jobs(cfg.jobs)
-        with atomic_dir(out) as tmp:
-            sources, rejected, paths = _sources(args, settings, executor)
-            report = cohort.anonymize_cohort(sources, args.input.absolute(), tmp, settings,
-                                             executor, rejected, paths)
-            dropped = {}
-            for name, frame in inputs.items():
-                mapped, dropped[name] = cohort.map_series_table(frame, report.uid_map)
-                write_csv(tmp / f"{name}.csv", mapped)
-            write_csv(tmp / "series.csv", report.series)
-            write_csv(tmp / "quarantine.csv", report.quarantine)
-            metrics = cohort.cohort_metrics(report, settings, dropped)
-            if report.leaks:
-                raise _LeakFoundError
-            if metrics_inside:
-                write_json(tmp / metrics_path.relative_to(out), metrics)
-    except PipelineError as exc:
-        print(f"anonymize: {exc}", file=sys.stderr)
-        return 2
-    except _LeakFoundError:
-        if not metrics_inside:
-            write_json(metrics_path, metrics)
-        print(f"anonymize: FAILED verification: {len(report.leaks)} output files still carry "
-              f"identifying values (see the log); {args.output} not written", file=sys.stderr)
-        return 3
-    if not metrics_inside:
-        write_json(metrics_path, metrics)
-    _write_quarantine_paths(out, report)
-    print(f"anonymized {report.files_written} files in {len(report.series)} series "
-          f"({len(report.quarantine)} quarantined), verified: 0 leaks, key_id={settings.key_id}")
-    return 0
-
-
-def _metaimage_table(path: Path | None) -> bool:
-    if path is None:
-        return False
-    if not path.is_file():
-        raise InputError(f"{path}: expected ingest's series table, not found")
-    return passthrough.is_metaimage_table(read_csv(path, dtype=str, keep_default_na=False))
-
-
-def _pass_through(args, out: Path, metrics_path: Path, tables: dict) -> int:
-    """A MetaImage cohort: check and copy the tables, rewrite no volume, report skipped."""
-    inputs = {n: read_table(p, n) for n, p in tables.items() if p is not None}
-    series = read_csv(args.series_table, dtype=str, keep_default_na=False)
-    result = passthrough.pass_through(series, inputs)
-    metrics = passthrough.passthrough_report(result)
-    with atomic_dir(out) as tmp:
-        passthrough.write_passthrough(tmp, result)
-        if out in metrics_path.parents:
-            write_json(tmp / metrics_path.relative_to(out), metrics)
-    if out not in metrics_path.parents:
-        write_json(metrics_path, metrics)
-    out.with_name(f"{out.name}.quarantine-paths.csv").unlink(missing_ok=True)  # a DICOM run's
-    print(f"anonymize: skipped ({len(result.series)} MetaImage series, already de-identified); "
-          f"tables checked and copied to {args.output}")
-    return 0
-
-
-def _write_quarantine_paths(out: Path, report) -> None:
-    """OUTPUT.quarantine-paths.csv beside the output (never inside it, so never cached or
-    shared): quarantine item -> input path, readable by the user only."""
-    path = out.with_name(f"{out.name}.quarantine-paths.csv")
-    if report.quarantine_paths.empty:
-        path.unlink(missing_ok=True)
-        return
-    write_csv(path, report.quarantine_paths)
-    os.chmod(path, 0o600)
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(run, parse_args, argv)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,11 @@ Exit codes: 0 done, 2 unusable input or parameters.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from pipeline.cli import setup_logging
+from pipeline.cli import StageReport, run_stage
 from pipeline.detection.params import load_candidate_params
-from pipeline.detection.run import run
-from pipeline.errors import PipelineError
-from pipeline.io import read_csv
+from pipeline.stages import candidates
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,27 +28,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    setup_logging(args.verbose)
-    try:
-        params = load_candidate_params(args.params)
-        annotations = None
-        if args.annotations:
-            if not Path(args.annotations).is_file():
-                raise PipelineError(f"{args.annotations}: annotations CSV not found")
-            annotations = read_csv(args.annotations)
-        report = run(args.volumes, params, annotations)
-    except PipelineError as exc:
-        print(f"candidates: error: {exc}", file=sys.stderr)
-        return 2
+def run(args: argparse.Namespace) -> StageReport:
+    params = load_candidate_params(args.params)
+    annotations = candidates.read_annotations(args.annotations) if args.annotations else None
+    report = candidates.run(args.volumes, params, annotations)
     report.write(args.output, args.metrics)
-    m = report.metrics
-    found = (f", {m['nodules_found']}/{m['nodules']} nodules found"
-             if "nodules" in m else "")
-    print(f"{m['candidates']} candidates in {m['scans']} scans ({m['candidates_per_scan']} per "
-          f"scan){found} in {report.seconds:.1f}s -> {args.output}")
-    return 0
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_stage(run, parse_args, argv)
 
 
 if __name__ == "__main__":

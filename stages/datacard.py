@@ -9,17 +9,13 @@ a "Compared with the previous version" section and the shift check against that 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from pipeline.cli import run_stage
+from pipeline.cli import StageReport, run_stage
 from pipeline.config import load_section
 from pipeline.data.params import DataParams
-from pipeline.fingerprint.card import PLOTS, headline, plot_tables, render_card
-from pipeline.fingerprint.figures import distribution_figure
-from pipeline.fingerprint.parts import read_baseline, read_parts, read_parts_at_ref
 from pipeline.fingerprint.shift import load_shift_params
-from pipeline.io import read_json, write_csv, write_json, write_text
+from pipeline.stages import datacard
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,34 +37,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> int:
-    shift = load_shift_params(args.params)
-    synthetic = load_section(args.params, "data", DataParams).synthetic
-    fp = read_parts(args.fingerprint)
-    baseline, name = None, ""
-    if args.baseline is not None:
-        baseline, name = read_baseline(args.baseline), str(args.baseline)
-    elif args.baseline_ref:
-        baseline = read_parts_at_ref(args.baseline_ref, args.fingerprint.as_posix())
-        name = args.baseline_ref
-    reports = {k: read_json(p) if p.is_file() else {}
-               for k, p in (("anonymize", args.anonymize_report), ("folds", args.folds_report))}
-    metrics = headline(fp)
-    write_json(args.metrics, metrics)
-    tables, before = plot_tables(fp), plot_tables(baseline) if baseline else {}
-    for file, table in tables.items():
-        write_csv(args.plots / file, table)
-        _, _, x, _, label = PLOTS[file]
-        distribution_figure(table, x, args.figures / file.replace(".csv", ".png"),
-                            title=label.split(" (")[0], x_label=label,
-                            baseline=before.get(file), baseline_label=name or "baseline")
-    figures = Path(os.path.relpath(args.figures, args.card.parent)).as_posix()
-    write_text(args.card, render_card(fp, reports, shift, baseline, name, synthetic, figures))
-    print(f"data fingerprint: {metrics['series']} series, {metrics['scanners']} scanners, "
-          f"{metrics['kernels']} kernels, lung HU median {metrics['lung_hu_median']}, "
-          f"{metrics['nodules']} nodules -> {args.metrics}, {args.card}"
-          + (f" (compared with {name})" if baseline else ""))
-    return 0
+def run(args: argparse.Namespace) -> StageReport:
+    report = datacard.run(args.fingerprint, args.anonymize_report, args.folds_report,
+                          load_shift_params(args.params),
+                          load_section(args.params, "data", DataParams).synthetic,
+                          args.baseline, args.baseline_ref)
+    report.write(args.metrics, args.plots, args.card, args.figures)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,18 +2,14 @@
 graph, gated on ONNX Runtime vs PyTorch parity over sampled cubes."""
 
 import argparse
-import logging
 from pathlib import Path
 
-from pipeline.cli import run_stage
+from pipeline.cli import StageReport, run_stage
 from pipeline.config import load_section
-from pipeline.data.params import CvParams
-from pipeline.errors import ParityError
+from pipeline.data.cv_params import CvParams
 from pipeline.export.params import ExportParams
-from pipeline.export.run import export_ensemble
-from pipeline.fingerprint.parts import read_parts
-from pipeline.fingerprint.shift import load_shift_params, training_ranges, write_model_ranges
-from pipeline.io import write_bytes, write_json
+from pipeline.fingerprint.shift import load_shift_params
+from pipeline.stages import export
 
 
 def parse_args(argv=None):
@@ -33,36 +29,15 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> StageReport:
     cfg = load_section(args.params, "export", ExportParams)
     folds = load_section(args.params, "cv", CvParams).fold_ids
-    try:
-        result = export_ensemble([args.folds_dir / f"fold{i}" / "model.pt" for i in folds],
-                                 args.patches, cfg)
-    except ParityError:
-        if args.output.exists():
-            args.output.unlink()  # a stale model must not pass for one that failed its gate
-        raise
-    write_bytes(args.output, result.onnx_bytes)
-    if (args.fingerprint / "ingest.json").is_file():  # stand-alone runs may have none
-        write_model_ranges(args.output, training_ranges(read_parts(args.fingerprint)),
-                           load_shift_params(args.params))
-    else:
-        logging.getLogger("export").warning("no fingerprint in %s: the model ships without its "
-                                            "training ranges (predict cannot check for shift)",
-                                            args.fingerprint)
-    write_json(args.metrics, result.metrics)
-    write_json(args.latency, result.latency)
-    lat = result.latency[f"batch_{cfg.large_batch}"]
-    print(f"exported the {len(folds)}-fold ensemble of {result.metrics['model_name']} to "
-          f"{args.output} (opset {cfg.opset}): max |onnx - torch| = "
-          f"{result.parity.max_abs_diff:.2g} <= {cfg.parity_atol:g}; batch {cfg.large_batch}: "
-          f"{lat['onnx_ms_per_sample']:.3f} ms/sample onnx vs {lat['torch_ms_per_sample']:.3f} "
-          f"torch")
-    return 0
+    report = export.run(args.folds_dir, args.patches, folds, cfg, args.output)
+    report.write(args.metrics, args.latency, args.fingerprint, load_shift_params(args.params))
+    return report
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return run_stage(run, parse_args, argv)
 
 

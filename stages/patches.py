@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.cli import run_stage
+from pipeline.cli import StageReport, run_stage
 from pipeline.config import load_section
 from pipeline.data.generated import CANDIDATE_SOURCES
-from pipeline.data.params import PatchesParams
-from pipeline.data.patch_dataset import build_patches, write_patch_tables
-from pipeline.fingerprint.findings import patches_fingerprint
-from pipeline.io import atomic_dir, read_csv, write_json
+from pipeline.data.patches_params import PatchesParams
 from pipeline.parallel import ExecutorSection
+from pipeline.stages import patches
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,26 +36,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> StageReport:
     cfg = load_section(args.params, "patches", PatchesParams)
     executor = load_section(args.params, "executor", ExecutorSection).with_jobs(cfg.jobs)
-    with atomic_dir(args.output) as tmp:
-        generated = args.generated.absolute() if args.candidates_source == "generated" else None
-        result = build_patches(args.volumes.absolute(), args.tables.absolute(), tmp, cfg, executor,
-                               generated)
-        write_patch_tables(tmp, result)
-    write_json(args.metrics, result.metrics)
-    if args.fingerprint is not None:
-        series = read_csv(args.volumes / "geometry.csv", keep_default_na=False)["series_uid"]
-        write_json(args.fingerprint, patches_fingerprint(result.index, result.annotations,
-                                                         result.rejected, list(series)))
-    m = result.metrics
-    print(f"{m['candidates']} patches ({m['positives']} positive) from {m['series']} series of "
-          f"{m['patients']} patients, {m['rejected_candidates']} rejected -> {args.output}")
-    return 0
+    generated = args.generated if args.candidates_source == "generated" else None
+    report = patches.run(args.volumes, args.tables, args.output, cfg, executor, generated)
+    report.write(args.metrics, args.fingerprint)
+    return report
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     return run_stage(run, parse_args, argv)
 
 

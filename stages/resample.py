@@ -11,18 +11,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.cli import run_stage
+from pipeline.cli import StageReport, run_stage
 from pipeline.config import load_section
 from pipeline.dicom.params import IngestParams
-from pipeline.dicom.scan import ingest_scanner
-from pipeline.errors import InputError
-from pipeline.fingerprint.volumes import resample_fingerprint
 from pipeline.imaging.params import ResampleParams
-from pipeline.imaging.resample_cohort import resample_cohort, write_resample_tables
-from pipeline.io import atomic_dir, check_separate, write_json
-from pipeline.metaimage.detect import resolve_format
-from pipeline.metaimage.scan import metaimage_scanner
 from pipeline.parallel import ExecutorSection
+from pipeline.stages import resample
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -42,29 +36,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> StageReport:
     cfg = load_section(args.params, "resample", ResampleParams)
     executor = load_section(args.params, "executor", ExecutorSection).with_jobs(cfg.jobs)
-    scan, raw_root = None, args.raw_root.absolute()
-    if not (args.input / "series.csv").is_file():  # stand-alone: group with the ingest checks
-        ingest = load_section(args.params, "ingest", IngestParams)
-        if resolve_format(args.input, args.format, "pass --format") == "metaimage":
-            scan, raw_root = metaimage_scanner(ingest, executor), args.input.absolute()
-        else:
-            scan = ingest_scanner(ingest, executor)
-    check_separate(args.input, args.output)
-    with atomic_dir(args.output) as tmp:
-        report = resample_cohort(args.input.absolute(), tmp, cfg, executor, scan=scan,
-                                 raw_root=raw_root)
-        write_resample_tables(tmp, report, cfg)
-        if report.geometry.empty:  # keep the previous output rather than an empty one
-            raise InputError(f"{args.input}: no series could be resampled "
-                             f"({len(report.rejected)} rejected); {args.output} kept as it was")
-    if args.fingerprint is not None:
-        write_json(args.fingerprint, resample_fingerprint(args.output, executor))
-    print(f"resampled {len(report.geometry)} series to {cfg.spacing_mm} mm "
-          f"({len(report.rejected)} rejected) in {report.seconds:.1f}s -> {args.output}")
-    return 0
+    ingest = (load_section(args.params, "ingest", IngestParams)
+              if resample.stand_alone(args.input) else None)
+    report = resample.run(args.input, args.output, cfg, executor, args.raw_root, ingest,
+                          args.format)
+    report.write(args.fingerprint)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

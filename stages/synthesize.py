@@ -5,16 +5,13 @@ a preview PNG and a metrics JSON. The same params give byte-identical files.
 """
 
 import argparse
-import time
 from pathlib import Path
 
-from pipeline.cli import run_stage
+from pipeline.cli import StageReport, run_stage
 from pipeline.config import load_section
-from pipeline.io import atomic_path, write_json
 from pipeline.parallel import ExecutorSection
-from pipeline.synth.cohort import synthesize_cohort
+from pipeline.stages import synthesize
 from pipeline.synth.params import SynthesizeParams
-from pipeline.synth.preview import save_preview
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,19 +24,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> StageReport:
     cfg = load_section(args.params, "synthesize", SynthesizeParams)
     executor = load_section(args.params, "executor", ExecutorSection).with_jobs(cfg.jobs)
-    start = time.perf_counter()
-    result = synthesize_cohort(args.output.absolute(), cfg, executor)
-    with atomic_path(args.preview, suffix=".png") as tmp:
-        save_preview([p.preview for p in result.patients if p.preview is not None], tmp)
-    write_json(args.metrics, result.metrics)
-    m = result.metrics
-    print(f"synthesized {m['patients']} patients, {m['series']} series, {m['slices']} slices "
-          f"({m['mb_on_disk']:.1f} MB), {m['nodules']} nodules, {m['candidates']} candidates "
-          f"in {time.perf_counter() - start:.1f}s")
-    return 0
+    report = synthesize.run(args.output, cfg, executor)
+    report.write(args.preview, args.metrics)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 TRAIN_ONE_FOLD = """
 import sys
 from pathlib import Path
-from pipeline.data.params import CvParams
+from pipeline.data.cv_params import CvParams
 from pipeline.training.params import TrainParams
 from pipeline.data.toy_patches import write_toy_folds, write_toy_patches
 from pipeline.training.checkpoint import checkpoint_bytes

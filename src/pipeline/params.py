@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import build, read_yaml
-from pipeline.data.params import CvParams, DataParams, PatchesParams
+from pipeline.data.cv_params import CvParams
+from pipeline.data.params import DataParams
+from pipeline.data.patches_params import PatchesParams
 from pipeline.dicom.deid.params import AnonymizeParams
 from pipeline.dicom.params import IngestParams
 from pipeline.errors import ConfigError

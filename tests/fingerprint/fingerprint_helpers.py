@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.data.params import PatchesParams
 from pipeline.data.patch_dataset import build_patches
+from pipeline.data.patches_params import PatchesParams
 from pipeline.dicom.params import IngestParams
 from pipeline.dicom.scan import ingest_metrics, scan_folder
 from pipeline.fingerprint.acquisition import acquisition_facts, ingest_fingerprint

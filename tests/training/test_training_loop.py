@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.data.params import CvParams
+from pipeline.data.cv_params import CvParams
 from pipeline.data.toy_patches import write_toy_folds, write_toy_patches
 from pipeline.training.checkpoint import (
     checkpoint_bytes,

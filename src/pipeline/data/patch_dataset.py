@@ -33,7 +33,7 @@ from pipeline.data.candidates import (
 )
 from pipeline.data.disk_budget import DiskBudget, check_free_space, gigabytes
 from pipeline.data.generated import generator_record, read_generated, write_generator_record
-from pipeline.data.params import PatchesParams
+from pipeline.data.patches_params import PatchesParams
 from pipeline.errors import PipelineError
 from pipeline.imaging.geometry import Geometry
 from pipeline.imaging.patches import AXES, cube_size, extract_cubes, inside_volume

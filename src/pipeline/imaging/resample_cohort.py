@@ -45,7 +45,7 @@ class ResampleTask:
 
 
 @dataclass(frozen=True)
-class ResampleReport:
+class ResampleResult:
     """The geometry table (one row per volume written), the rejected table and the wall time."""
 
     geometry: pd.DataFrame
@@ -135,7 +135,7 @@ def load_series_table(input_dir: Path, scan: Scanner | None
 
 def resample_cohort(input_dir: Path, output_dir: Path, params: ResampleParams,
                     executor: ExecutorParams, scan: Scanner | None = None,
-                    raw_root: Path | None = None) -> ResampleReport:
+                    raw_root: Path | None = None) -> ResampleResult:
     """Resample every series of ``input_dir`` into ``output_dir``; the tables are returned.
 
     DICOM ``files`` are relative to ``input_dir``; MetaImage ones (a ``format`` column saying
@@ -168,7 +168,7 @@ def resample_cohort(input_dir: Path, output_dir: Path, params: ResampleParams,
     rejected = pd.concat([rejected, pd.DataFrame(dup_rows + bad, columns=REJECTED_COLUMNS)],
                          ignore_index=True) if dup_rows or bad else rejected
     rejected = rejected.sort_values(["series_uid", "path"], kind="stable").reset_index(drop=True)
-    return ResampleReport(geometry=geometry, rejected=rejected,
+    return ResampleResult(geometry=geometry, rejected=rejected,
                           seconds=time.perf_counter() - start)
 
 
@@ -179,7 +179,7 @@ def resample_provenance(params: ResampleParams) -> dict[str, Any]:
             "lung_mask": params.lung_mask}
 
 
-def write_resample_tables(output_dir: Path, report: ResampleReport, params: ResampleParams
+def write_resample_tables(output_dir: Path, report: ResampleResult, params: ResampleParams
                           ) -> None:
     """Write ``geometry.csv``, ``rejected.csv`` and ``resample.json`` beside the volumes."""
     write_csv(output_dir / "geometry.csv", report.geometry, float_format="%.6f")

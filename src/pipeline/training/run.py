@@ -19,9 +19,9 @@ import pandas as pd
 import torch
 
 from pipeline.data.cube_store import CubeFile
+from pipeline.data.cv_params import CvParams
 from pipeline.data.datasets import PatchDataset, data_hash, load_index, load_preprocess
 from pipeline.data.folds import plan_fold, read_folds
-from pipeline.data.params import CvParams
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.io import clean_nan
 from pipeline.memory import pin_mmap_threshold

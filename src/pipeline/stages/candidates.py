@@ -1,4 +1,4 @@
-"""The candidates stage: generate candidates on every resampled volume, label and measure them.
+"""The ``candidates`` stage: generate candidates on every resampled volume, label and measure them.
 
 ``run(volumes_dir, params, annotations)`` reads ``geometry.csv`` and the ``.nii.gz`` volumes of the
 resample stage (docs/data-contracts.md), one worker per scan, and returns a report whose
@@ -16,13 +16,15 @@ from typing import Any
 import pandas as pd
 import SimpleITK as sitk
 
+from pipeline.cli import StageReport
 from pipeline.detection.candidates import CANDIDATE_COLUMNS, generate_candidates
 from pipeline.detection.labels import generator_metrics, label_candidates
 from pipeline.detection.params import CandidateParams
-from pipeline.errors import PipelineError
+from pipeline.errors import InputError, PipelineError
 from pipeline.imaging.geometry import Geometry
 from pipeline.io import read_csv, write_csv, write_json
 from pipeline.parallel import ExecutorParams, map_items
+from pipeline.tables import read_table
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ class ScanTask:
 
 
 @dataclass(frozen=True)
-class CandidatesReport:
+class CandidatesReport(StageReport):
     """``candidates`` (:data:`CANDIDATE_COLUMNS`, plus ``class`` and ``annotation_id`` when
     labelled) and the metrics (generator sensitivity, candidates per scan)."""
 
@@ -48,6 +50,12 @@ class CandidatesReport:
     def write(self, candidates_csv: Path, metrics_json: Path) -> None:
         write_csv(candidates_csv, self.candidates, float_format=CSV_FLOAT_FORMAT)
         write_json(metrics_json, self.metrics)
+
+    def summary(self) -> str:
+        m = self.metrics
+        found = f", {m['nodules_found']}/{m['nodules']} nodules found" if "nodules" in m else ""
+        return (f"{m['candidates']} candidates in {m['scans']} scans ({m['candidates_per_scan']} "
+                f"per scan){found} in {self.seconds:.1f}s")
 
 
 def scan_candidates(task: ScanTask) -> pd.DataFrame:
@@ -67,6 +75,14 @@ def read_volume_table(volumes_dir: Path) -> pd.DataFrame:
     if missing:
         raise PipelineError(f"{path}: expected columns series_uid, file; missing {sorted(missing)}")
     return table.astype({"series_uid": str, "file": str})
+
+
+def read_annotations(path: str | Path) -> pd.DataFrame:
+    """The LUNA16 annotations the candidates are labelled against, validated (one line naming
+    the file, row and column of a bad cell); extra columns (texture, location...) are kept."""
+    if not Path(path).is_file():
+        raise InputError(f"{path}: annotations CSV not found")
+    return read_table(path, "annotations")
 
 
 def run(volumes_dir: Path, params: CandidateParams, annotations: pd.DataFrame | None = None,
