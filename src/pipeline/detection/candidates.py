@@ -14,6 +14,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from pipeline import tables
 from pipeline.detection.blobs import Blobs, detect_blobs, scale_radii_mm
 from pipeline.detection.lung import closed_lung_mask
 from pipeline.detection.nms import suppress
@@ -22,7 +23,7 @@ from pipeline.imaging.geometry import Geometry
 
 log = logging.getLogger(__name__)
 
-COORDS = ["coordX", "coordY", "coordZ"]
+COORDS = list(tables.COORDS)
 # LUNA16 candidate columns plus what the generator knows about each candidate
 CANDIDATE_COLUMNS = ["seriesuid", *COORDS, "score", "diameter_mm"]
 DENSITY_SOLID, DENSITY_SUBSOLID = "solid", "subsolid"

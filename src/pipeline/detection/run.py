@@ -21,12 +21,24 @@ from pipeline.detection.labels import generator_metrics, label_candidates
 from pipeline.detection.params import CandidateParams
 from pipeline.errors import PipelineError
 from pipeline.imaging.geometry import Geometry
-from pipeline.io import read_csv, write_csv, write_json
+from pipeline.imaging.volume_table import GEOMETRY
+from pipeline.io import write_json
 from pipeline.parallel import ExecutorParams, map_items
+from pipeline.tables import COORDS, Table
 
 log = logging.getLogger(__name__)
 
 CSV_FLOAT_FORMAT = "%.3f"
+#: the candidates stage's ``candidates.csv`` without annotations: world centre (mm, LPS), the
+#: generator's score, blob scale and density
+CANDIDATES = Table("candidates.csv", "candidates", (
+    ("seriesuid", "uid"), *((c, "number") for c in COORDS), ("score", "number"),
+    ("diameter_mm", "number"), ("density", "text")), float_format=CSV_FLOAT_FORMAT)
+#: the same labelled against the annotations (LUNA16 hit rule): ``class`` and the
+#: ``annotation_id`` of the nodule hit (-1 for none)
+LABELLED_CANDIDATES = Table("candidates.csv", "candidates (labelled)", (
+    *CANDIDATES.columns, ("class", "class"), ("annotation_id", "int")),
+    float_format=CSV_FLOAT_FORMAT)
 
 
 @dataclass(frozen=True)
@@ -45,8 +57,13 @@ class CandidatesReport:
     metrics: dict[str, Any]
     seconds: float
 
+    @property
+    def table(self) -> Table:
+        """The contract of ``candidates``: labelled or not."""
+        return LABELLED_CANDIDATES if "class" in self.candidates.columns else CANDIDATES
+
     def write(self, candidates_csv: Path, metrics_json: Path) -> None:
-        write_csv(candidates_csv, self.candidates, float_format=CSV_FLOAT_FORMAT)
+        self.table.write(candidates_csv, self.candidates)
         write_json(metrics_json, self.metrics)
 
 
@@ -58,15 +75,11 @@ def scan_candidates(task: ScanTask) -> pd.DataFrame:
 
 
 def read_volume_table(volumes_dir: Path) -> pd.DataFrame:
-    """``geometry.csv`` of the resample stage, checked for the columns used here."""
+    """``geometry.csv`` of the resample stage (:data:`~pipeline.imaging.volume_table.GEOMETRY`)."""
     path = Path(volumes_dir) / "geometry.csv"
     if not path.is_file():
         raise PipelineError(f"{path}: not found (expected the resample stage's output folder)")
-    table = read_csv(path, keep_default_na=False)
-    missing = {"series_uid", "file"} - set(table.columns)
-    if missing:
-        raise PipelineError(f"{path}: expected columns series_uid, file; missing {sorted(missing)}")
-    return table.astype({"series_uid": str, "file": str})
+    return GEOMETRY.read(path)
 
 
 def run(volumes_dir: Path, params: CandidateParams, annotations: pd.DataFrame | None = None,
