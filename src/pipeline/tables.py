@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -164,6 +164,14 @@ class Table:
     def spec(self) -> dict[str, Kind]:
         """Column name -> kind (the form :func:`validate_table` takes)."""
         return dict(self.columns)
+
+    def only(self, *names: str) -> Table:
+        """The same table as a reader that needs only ``names`` sees it (other columns kept as
+        text, unchecked)."""
+        unknown = [n for n in names if n not in self.names]
+        if unknown:
+            raise PipelineError(f"{self.file} has no columns {unknown}")
+        return replace(self, columns=tuple((n, k) for n, k in self.columns if n in names))
 
     def frame(self, rows: Iterable[Mapping[str, Any]] | None = None) -> pd.DataFrame:
         """A DataFrame of ``rows`` (mappings) with exactly this table's columns, in order."""

@@ -79,7 +79,7 @@ def read_volume_table(volumes_dir: Path) -> pd.DataFrame:
     path = Path(volumes_dir) / "geometry.csv"
     if not path.is_file():
         raise PipelineError(f"{path}: not found (expected the resample stage's output folder)")
-    return GEOMETRY.read(path)
+    return GEOMETRY.only("series_uid", "file").read(path)
 
 
 def run(volumes_dir: Path, params: CandidateParams, annotations: pd.DataFrame | None = None,
