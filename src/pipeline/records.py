@@ -36,7 +36,7 @@ def _describe(hint: Any) -> str:
     if origin in (tuple, list):
         inner = args[0] if args else Any
         size = "" if not args or args[-1] is Ellipsis or origin is list else f"{len(args)} "
-        return f"a list of {size}{_describe(inner)}"
+        return f"a list of {size}items, each {_describe(inner)}"
     if origin is dict:
         return "an object"
     if hint is type(None):
@@ -131,11 +131,12 @@ class TypedRecord:
         if unknown:
             raise InputError(f"{where}: unknown key {unknown[0]!r} (expected keys "
                              f"{list(cls.key_names())})")
+        missing = [k for k in cls.key_names() if k not in data]
+        if missing:
+            raise InputError(f"{where}: missing key {missing[0]!r} (expected keys "
+                             f"{list(cls.key_names())})")
         values = {}
         for field in dataclasses.fields(cls):  # type: ignore[arg-type]
-            if field.name not in data:
-                raise InputError(f"{where}: missing key {field.name!r} (expected keys "
-                                 f"{list(cls.key_names())})")
             try:
                 values[field.name] = _coerce(data[field.name], hints[field.name])
             except _MismatchError:
