@@ -24,10 +24,11 @@ import SimpleITK as sitk
 
 from pipeline.data.patch_dataset import build_patches
 from pipeline.data.patches_params import PatchesParams
+from pipeline.hu import AIR_HU
 from pipeline.imaging.geometry import Geometry, rotation_matrix
 from pipeline.imaging.params import ResampleParams
 from pipeline.imaging.patches import cube_size, extract_cubes
-from pipeline.imaging.resample import AIR_HU, read_series_hu, resample_image, resampled_grid
+from pipeline.imaging.resample import read_series_hu, resample_image, resampled_grid
 from pipeline.imaging.resample_cohort import resample_cohort, resample_provenance
 from pipeline.io import write_csv, write_json
 from pipeline.parallel import ExecutorParams

@@ -151,6 +151,11 @@ def _edit(path: Path, edit) -> str:
     ("a comment in the resample params module", ("src/pipeline/imaging/params.py",),
      {"resample"}),
     ("a comment in stages/export.py", ("stages/export.py",), {"export"}),
+    ("a comment in export's entry point", ("src/pipeline/stages/export.py",), {"export"}),
+    ("a comment in the cv params module", ("src/pipeline/data/cv_params.py",),
+     {"folds", "evaluate", "export", *TRAINS, *(f"train_baseline@{i}" for i in range(FOLDS))}),
+    ("a comment in the data params module", ("src/pipeline/data/params.py",),
+     {"ingest", "anonymize", "datacard"}),
 ])
 def test_one_edit_marks_exactly_the_stages_it_affects(tiny_repo, what, edit, expected):
     path = tiny_repo / edit[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-AIR_HU = -1000
+from pipeline.hu import AIR_HU
 
 
 def random_flip(cube: np.ndarray, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:

@@ -13,12 +13,13 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from pipeline import tables
 from pipeline.errors import PipelineError
 from pipeline.tables import ANNOTATIONS, CANDIDATES, validate_table
 
-COORDS = ["coordX", "coordY", "coordZ"]
-CANDIDATE_COLUMNS = ["seriesuid", *COORDS, "class"]
-ANNOTATION_COLUMNS = ["seriesuid", *COORDS, "diameter_mm"]
+COORDS = list(tables.COORDS)
+CANDIDATE_COLUMNS = list(tables.CANDIDATE_COLUMNS)
+ANNOTATION_COLUMNS = list(tables.ANNOTATION_COLUMNS)
 
 
 def prepare_table(frame: pd.DataFrame, columns: list[str], id_column: str, name: str

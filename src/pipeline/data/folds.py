@@ -24,11 +24,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import PipelineError
-from pipeline.io import read_csv, write_csv
+from pipeline.errors import InputError, PipelineError
+from pipeline.tables import Table
 
-FOLD_COLUMNS = ["patient_id", "fold", "positives", "candidates"]
-ROLES = ("train", "val", "heldout")
+#: ``folds.csv``: the fold of every pseudonymous patient, with its positive and all candidates
+FOLDS = Table("folds.csv", "folds", (("patient_id", "uid"), ("fold", "int"), ("positives", "int"),
+                                     ("candidates", "int")))
+FOLD_COLUMNS = list(FOLDS.names)
+#: The parts of the candidates a fold uses: trains on, validates on (inner), scores (held out).
+SPLITS = ("train", "val", "heldout")
+ROLES = SPLITS
 
 
 def patient_key(patient_id: str, seed: int) -> str:
@@ -162,20 +167,20 @@ def plan_fold(index: pd.DataFrame, fold_table: pd.DataFrame, fold: int, inner_va
 
 
 def read_folds(path: str | Path) -> pd.DataFrame:
-    """Read the fold table, checked for its columns."""
+    """Read the fold table (:data:`FOLDS`), checked for its columns and cells.
+
+    Raises:
+        InputError: missing file, missing column or a bad cell (one line naming the file).
+    """
     path = Path(path)
     if not path.is_file():
-        raise PipelineError(f"{path}: expected the folds stage's fold table, not found")
-    table = read_csv(path, dtype={"patient_id": str})
-    missing = [c for c in FOLD_COLUMNS if c not in table.columns]
-    if missing:
-        raise PipelineError(f"{path}: expected columns {FOLD_COLUMNS}, missing {missing}")
-    return table
+        raise InputError(f"{path}: expected the folds stage's fold table, not found")
+    return FOLDS.read(path)
 
 
 def write_folds(path: str | Path, table: pd.DataFrame) -> None:
     """Write the fold table (atomic)."""
-    write_csv(path, table.reindex(columns=FOLD_COLUMNS))
+    FOLDS.write(path, table)
 
 
 def fold_summary(table: pd.DataFrame) -> list[dict[str, int]]:

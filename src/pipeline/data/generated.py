@@ -19,13 +19,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from pipeline import tables
 from pipeline.detection.labels import generator_metrics, label_candidates
 from pipeline.errors import InputError
 from pipeline.io import read_csv, read_json, write_json
 
 CandidateSource = Literal["provided", "generated"]
 CANDIDATE_SOURCES: tuple[str, ...] = ("provided", "generated")
-COORDS = ["coordX", "coordY", "coordZ"]
+COORDS = list(tables.COORDS)
 #: what the patches stage keeps of the generator's table (LUNA16 columns, plus its score)
 GENERATED_COLUMNS = ["seriesuid", *COORDS, "class", "score"]
 GENERATOR_FILE = "generator.json"

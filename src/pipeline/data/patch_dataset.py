@@ -33,22 +33,31 @@ from pipeline.data.candidates import (
 )
 from pipeline.data.disk_budget import DiskBudget, check_free_space, gigabytes
 from pipeline.data.generated import generator_record, read_generated, write_generator_record
+from pipeline.data.patches_format import (
+    CUBES_FILE,
+    INDEX_COLUMNS,
+    PAD_HU,
+    REJECTED_COLUMNS,
+    Preprocess,
+    create_cubes,
+    write_patches_tables,
+)
 from pipeline.data.patches_params import PatchesParams
 from pipeline.errors import PipelineError
 from pipeline.imaging.geometry import Geometry
 from pipeline.imaging.patches import AXES, cube_size, extract_cubes, inside_volume
-from pipeline.imaging.volume_table import geometry_from_row, shape_from_row
-from pipeline.io import read_csv, read_json, write_csv, write_json
+from pipeline.imaging.volume_table import (
+    GEOMETRY,
+    ResampleRecord,
+    geometry_from_row,
+    shape_from_row,
+)
+from pipeline.io import read_csv
 from pipeline.parallel import ExecutorParams, map_items
 
 log = logging.getLogger(__name__)
 
-PAD_HU = -1000.0
 CHUNK_CANDIDATES = 256
-CUBES_FILE = "cubes.npy"
-INDEX_COLUMNS = ["row", "series_uid", "patient_id", "candidate_id", *COORDS, "label",
-                 "diameter_mm", "annotation_id"]
-REJECTED_COLUMNS = ["series_uid", "candidate_id", *COORDS, "label", "reason"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,7 @@ class PatchesResult:
     annotations: pd.DataFrame
     rejected: pd.DataFrame
     excluded: pd.DataFrame             # LUNA16 annotations_excluded.csv rows of kept series
-    preprocess: dict[str, Any]
+    preprocess: Preprocess
     metrics: dict[str, Any]
     generator: dict[str, Any] | None = None  # generator.json (the generated track only)
 
@@ -105,13 +114,12 @@ def extract_series(task: PatchTask) -> int:
     return n
 
 
-def preprocess_record(resample: dict[str, Any], params: PatchesParams) -> dict[str, Any]:
+def preprocess_record(resample: ResampleRecord, params: PatchesParams) -> Preprocess:
     """``preprocess.json``: how the cubes were cut (training adds its HU window and slice size)."""
-    spacing_mm = float(resample["spacing_mm"])
-    size = cube_size(params.cube_mm, spacing_mm)
-    return {"spacing_mm": spacing_mm, "cube_size": size, "hu_range": list(resample["hu_range"]),
-            "interpolator": resample["interpolator"], "anti_alias": bool(resample["anti_alias"]),
-            "pad_hu": PAD_HU, "axes": AXES}
+    return Preprocess(spacing_mm=resample.spacing_mm,
+                      cube_size=cube_size(params.cube_mm, resample.spacing_mm),
+                      hu_range=resample.hu_range, interpolator=resample.interpolator,
+                      anti_alias=resample.anti_alias, pad_hu=PAD_HU, axes=AXES)
 
 
 def _reject(frame: pd.DataFrame, reason: str | list[str]) -> pd.DataFrame:
@@ -197,11 +205,9 @@ def write_cube_array(index: pd.DataFrame, volumes_dir: Path, geometry: pd.DataFr
                      output_dir: Path, size: int, executor: ExecutorParams) -> None:
     """Create ``cubes.npy`` and let one worker per series fill its rows in place."""
     path = output_dir / CUBES_FILE
-    # header + zero-filled (sparse) data; never mapped into memory here
-    array = np.lib.format.open_memmap(path, mode="w+", dtype=np.int16,
-                                      shape=(len(index), size, size, size))
+    array = create_cubes(path, len(index), size)  # header + zero-filled (sparse) data
     offset = int(array.offset) if len(index) else 0
-    del array
+    del array  # never mapped into memory here
     files = dict(zip(geometry["series_uid"], geometry["file"], strict=True))
     tasks = []
     for uid, group in index.groupby("series_uid", sort=True):
@@ -250,14 +256,14 @@ def build_patches(volumes_dir: Path, tables_dir: Path, output_dir: Path, params:
                  table_csv, tables_dir / "annotations.csv"):
         if not path.is_file():
             raise PipelineError(f"{path}: expected this input of the patches stage, not found")
-    geometry = read_csv(volumes_dir / "geometry.csv", keep_default_na=False)
-    preprocess = preprocess_record(read_json(volumes_dir / "resample.json"), params)
-    size = preprocess["cube_size"]
+    geometry = GEOMETRY.read(volumes_dir / GEOMETRY.file)
+    preprocess = preprocess_record(ResampleRecord.read(volumes_dir / ResampleRecord.file), params)
+    size = preprocess.cube_size
     annotations = prepare_table(read_csv(tables_dir / "annotations.csv"), ANNOTATION_COLUMNS,
                                 "annotation_id", str(tables_dir / "annotations.csv"))
     raw = read_csv(table_csv) if generated_csv is None else read_generated(table_csv, annotations)
     candidates = prepare_table(raw, CANDIDATE_COLUMNS, "candidate_id", str(table_csv))
-    kept, rejected, n_merged = select_candidates(candidates, geometry, preprocess["spacing_mm"],
+    kept, rejected, n_merged = select_candidates(candidates, geometry, preprocess.spacing_mm,
                                                  params.merge_distance_mm)
     kept = match_annotations(kept, annotations)
     patient_of = dict(zip(geometry["series_uid"], geometry["patient_id"], strict=True))
@@ -294,10 +300,7 @@ def build_patches(volumes_dir: Path, tables_dir: Path, output_dir: Path, params:
 def write_patch_tables(output_dir: Path, result: PatchesResult) -> None:
     """Write ``index.csv``, ``annotations.csv``, ``rejected.csv`` and ``preprocess.json`` beside
     ``cubes.npy`` (the metrics go where the caller says)."""
-    write_csv(output_dir / "index.csv", result.index, float_format="%.6f")
-    write_csv(output_dir / "annotations.csv", result.annotations, float_format="%.6f")
-    write_csv(output_dir / "rejected.csv", result.rejected, float_format="%.6f")
-    write_csv(output_dir / "annotations_excluded.csv", result.excluded, float_format="%.6f")
-    write_json(output_dir / "preprocess.json", result.preprocess)
+    write_patches_tables(output_dir, result.index, result.annotations, result.rejected,
+                         result.excluded, result.preprocess)
     if result.generator is not None:
         write_generator_record(output_dir, result.generator)

@@ -1,20 +1,31 @@
 """A tiny, separable patches folder (bright ball vs. no ball) for tests and benchmarks.
 
-Writes exactly what the ``patches`` stage writes (docs/data-contracts.md): ``cubes.npy``,
-``index.csv``, ``preprocess.json`` and ``annotations.csv``, with pseudonymous ids. Positives hold
+Writes what the ``patches`` stage writes (docs/data-contracts.md), through the same writer
+(:mod:`pipeline.data.patches_format`): ``cubes.npy``, ``index.csv``, ``annotations.csv``,
+``annotations_excluded.csv`` and ``rejected.csv`` (both empty), ``preprocess.json``, with
+pseudonymous ids. Positives hold
 a soft-tissue ball at the centre; negatives are parenchyma, half of them with a ball far from the
 centre, so the centre matters.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from pipeline.io import write_csv, write_text
+from pipeline.data.patches_format import (
+    CUBES_FILE,
+    PAD_HU,
+    PATCH_ANNOTATIONS,
+    PATCH_EXCLUDED,
+    PATCH_INDEX,
+    PATCH_REJECTED,
+    Preprocess,
+    create_cubes,
+    write_patches_tables,
+)
+from pipeline.imaging.patches import AXES
 
 
 def toy_cube(rng: np.random.Generator, size: int, positive: bool) -> tuple[np.ndarray, float]:
@@ -67,21 +78,21 @@ def write_toy_patches(folder: str | Path, n_candidates: int = 128, cube_size: in
             notes.append({"seriesuid": series, "coordX": xyz[0], "coordY": xyz[1],
                           "coordZ": xyz[2], "diameter_mm": max(diameter, 2.0),
                           "annotation_id": ann, "patient_id": patient})
-    np.save(folder / "cubes.npy", cubes)
-    write_csv(folder / "index.csv", pd.DataFrame(rows))
-    write_csv(folder / "annotations.csv", pd.DataFrame(notes))
-    preprocess = {"spacing_mm": 1.0, "cube_size": cube_size, "hu_range": [-1024.0, 3071.0],
-                  "interpolator": "linear", "anti_alias": True, "pad_hu": -1000.0, "axes": "zyx"}
-    write_text(folder / "preprocess.json", json.dumps(preprocess, indent=2, sort_keys=True))
+    array = create_cubes(folder / CUBES_FILE, n_candidates, cube_size)
+    array[:] = cubes
+    array.flush()
+    del array
+    preprocess = Preprocess(spacing_mm=1.0, cube_size=cube_size, hu_range=(-1024.0, 3071.0),
+                            interpolator="linear", anti_alias=True, pad_hu=PAD_HU, axes=AXES)
+    write_patches_tables(folder, PATCH_INDEX.frame(rows), PATCH_ANNOTATIONS.frame(notes),
+                         PATCH_REJECTED.frame(), PATCH_EXCLUDED.frame(), preprocess)
     return folder
 
 
 def write_toy_folds(patches: str | Path, path: str | Path, folds: int = 3, seed: int = 7) -> Path:
     """The folds stage's table for a toy patches folder (same algorithm as the stage)."""
     from pipeline.data.folds import assign_folds, write_folds
-    from pipeline.io import read_csv
-
-    index = read_csv(Path(patches) / "index.csv", dtype={"patient_id": str})
+    index = PATCH_INDEX.read(Path(patches) / PATCH_INDEX.file)
     table = assign_folds(index.groupby("patient_id")["label"].sum().to_dict(),
                          index.groupby("patient_id").size().to_dict(), folds, seed)
     write_folds(path, table)

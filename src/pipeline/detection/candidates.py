@@ -14,6 +14,7 @@ import logging
 import numpy as np
 import pandas as pd
 
+from pipeline import tables
 from pipeline.detection.blobs import Blobs, detect_blobs, scale_radii_mm
 from pipeline.detection.lung import closed_lung_mask
 from pipeline.detection.nms import suppress
@@ -22,9 +23,20 @@ from pipeline.imaging.geometry import Geometry
 
 log = logging.getLogger(__name__)
 
-COORDS = ["coordX", "coordY", "coordZ"]
+COORDS = list(tables.COORDS)
 # LUNA16 candidate columns plus what the generator knows about each candidate
 CANDIDATE_COLUMNS = ["seriesuid", *COORDS, "score", "diameter_mm"]
+CSV_FLOAT_FORMAT = "%.3f"
+#: the candidates stage's ``candidates.csv`` without annotations: world centre (mm, LPS), the
+#: generator's score, blob scale and density
+CANDIDATES = tables.Table("candidates.csv", "candidates", (
+    ("seriesuid", "uid"), *((c, "number") for c in COORDS), ("score", "number"),
+    ("diameter_mm", "number"), ("density", "text")), float_format=CSV_FLOAT_FORMAT)
+#: the same labelled against the annotations (LUNA16 hit rule): ``class`` and the
+#: ``annotation_id`` of the nodule hit (-1 for none)
+LABELLED_CANDIDATES = tables.Table("candidates.csv", "candidates (labelled)", (
+    *CANDIDATES.columns, ("class", "class"), ("annotation_id", "int")),
+    float_format=CSV_FLOAT_FORMAT)
 DENSITY_SOLID, DENSITY_SUBSOLID = "solid", "subsolid"
 
 

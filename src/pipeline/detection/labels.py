@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline import tables
 from pipeline.errors import PipelineError
 
-COORDS = ["coordX", "coordY", "coordZ"]
-ANNOTATION_COLUMNS = ["seriesuid", *COORDS, "diameter_mm"]
+COORDS = list(tables.COORDS)
+ANNOTATION_COLUMNS = list(tables.ANNOTATION_COLUMNS)
 # columns of an annotations table that name a nodule's type, when it has them
 TYPE_COLUMNS = ("texture", "location")
 

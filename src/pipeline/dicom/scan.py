@@ -30,13 +30,17 @@ import pandas as pd
 
 from pipeline.dicom.params import IngestParams
 from pipeline.dicom.read import FileHeader, read_header
-from pipeline.dicom.validate import SERIES_COLUMNS, SeriesRejectedError, validate_series
+from pipeline.dicom.validate import INGEST_SERIES, SeriesRejectedError, validate_series
 from pipeline.errors import DicomReadError
 from pipeline.parallel import ExecutorParams, map_items
+from pipeline.tables import REJECTED_FILE_COLUMNS, Table
 
 log = logging.getLogger(__name__)
 
-REJECTED_COLUMNS: tuple[str, ...] = ("path", "series_uid", "reason")
+#: ingest's ``rejected.csv``: one row per file (``path`` set) or whole series (``path`` empty)
+#: left out; the text of a reason before its first ``:`` is its category.
+INGEST_REJECTED = Table("rejected.csv", "ingest", REJECTED_FILE_COLUMNS)
+REJECTED_COLUMNS: tuple[str, ...] = INGEST_REJECTED.names
 _MIN_CHUNK = 32
 _MAX_CHUNK = 256
 
@@ -46,18 +50,25 @@ class IngestResult:
     """What a scan found.
 
     Attributes:
-        series: one row per usable series, columns :data:`SERIES_COLUMNS`, sorted by series_uid.
+        series: one row per usable series, columns of :data:`INGEST_SERIES`, sorted by series_uid.
         rejected: ``path, series_uid, reason``, one row per file (``path`` set) or whole series
             (``path`` empty) not used, sorted by series_uid then path.
         files_seen: files found under the root.
         files_in_rejected_series: usable-looking files that belong to series rejected as a whole,
             so ``files_seen == series.n_slices.sum() + rows with a path + this``.
+        series_table: the contract ``series`` follows (:data:`INGEST_SERIES` for DICOM).
     """
 
     series: pd.DataFrame
     rejected: pd.DataFrame
     files_seen: int
     files_in_rejected_series: int = 0
+    series_table: Table = INGEST_SERIES  # the contract of ``series`` (MetaImage: its own)
+
+    def write(self, output_dir: str | Path) -> None:
+        """Write ``series.csv`` and ``rejected.csv`` into ``output_dir`` (atomic files)."""
+        self.series_table.write(Path(output_dir) / self.series_table.file, self.series)
+        INGEST_REJECTED.write(Path(output_dir) / INGEST_REJECTED.file, self.rejected)
 
 
 def walk_files(root: Path) -> tuple[list[str], list[tuple[str, str]]]:
@@ -173,8 +184,8 @@ def scan_folder(root: Path, params: IngestParams, executor: ExecutorParams) -> I
             rejected.append({"path": "", "series_uid": uid,
                              "reason": f"{exc.reason} [{len(members)} files]"})
             files_in_rejected += len(members)
-    series = pd.DataFrame(rows, columns=list(SERIES_COLUMNS))
-    table = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
+    series = INGEST_SERIES.frame(rows)
+    table = INGEST_REJECTED.frame(rejected)
     table = table.sort_values(["series_uid", "path", "reason"], kind="stable")
     table = table.reset_index(drop=True)
     for row, (path, reason) in enumerate(zip(table["path"], table["reason"], strict=True)):

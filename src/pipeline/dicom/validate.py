@@ -32,14 +32,19 @@ from pipeline.dicom.params import IngestParams
 from pipeline.dicom.read import FileHeader
 from pipeline.errors import GeometryError, SeriesValidationError
 from pipeline.imaging.geometry import direction_from_dicom, slice_normal
+from pipeline.tables import Table
 
 log = logging.getLogger(__name__)
 
-SERIES_COLUMNS: tuple[str, ...] = (
-    "series_uid", "patient_id", "study_uid", "modality", "sop_class_uid", "n_slices", "rows",
-    "columns", "pixel_spacing_row_mm", "pixel_spacing_col_mm", "slice_spacing_mm", "orientation",
-    "first_position", "transfer_syntax", "manufacturer", "files",
-)
+#: ingest's ``series.csv`` (original identity: ``cache: false``), one row per usable series
+#: (:class:`SeriesSummary`); ``files`` relative to the input, in stack order, ``|``-joined.
+INGEST_SERIES = Table("series.csv", "ingest", (
+    ("series_uid", "uid"), ("patient_id", "text"), ("study_uid", "text"), ("modality", "text"),
+    ("sop_class_uid", "text"), ("n_slices", "int"), ("rows", "int"), ("columns", "int"),
+    ("pixel_spacing_row_mm", "number"), ("pixel_spacing_col_mm", "number"),
+    ("slice_spacing_mm", "optional"), ("orientation", "text"), ("first_position", "text"),
+    ("transfer_syntax", "text"), ("manufacturer", "text"), ("files", "text")))
+SERIES_COLUMNS: tuple[str, ...] = INGEST_SERIES.names
 _PIXEL_SPACING_TOL_MM = 1e-4
 _MAX_LISTED = 3
 

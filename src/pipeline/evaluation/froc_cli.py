@@ -39,12 +39,12 @@ from pipeline.evaluation.froc import (
     froc,
 )
 from pipeline.io import write_bytes, write_csv, write_json
+from pipeline.tables import ANNOTATION_COLUMNS, COORDS
 
 log = logging.getLogger("lung-froc")
 
 EXIT_UNUSABLE = 2
-ANNOTATION_COLUMNS = ("seriesuid", "coordX", "coordY", "coordZ", "diameter_mm")
-RESULT_COLUMNS = ("seriesuid", "coordX", "coordY", "coordZ", "probability")
+RESULT_COLUMNS = ("seriesuid", *COORDS, "probability")
 DEFAULT_BOOTSTRAP = 1000  # the kit's bNumberOfBootstrapSamples
 DEFAULT_SEED = 0
 

@@ -20,6 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from pipeline.errors import GeometryError
+from pipeline.hu import AIR_HU
 from pipeline.imaging.geometry import Geometry
 
 AXES = "zyx-LPS-ascending"
@@ -41,7 +42,7 @@ def inside_volume(shape_zyx: tuple[int, ...], geometry: Geometry, centers_world_
 
 
 def extract_cubes(volume_hu: np.ndarray, geometry: Geometry, centers_world_mm: np.ndarray,
-                  size: int, pad_hu: float = -1000.0, out: np.ndarray | None = None
+                  size: int, pad_hu: float = AIR_HU, out: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Cut world-aligned cubes around world points.
 

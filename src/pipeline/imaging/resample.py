@@ -27,11 +27,11 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from pipeline.errors import DicomReadError, InputError
+from pipeline.hu import AIR_HU
 from pipeline.imaging.geometry import Geometry
 
 log = logging.getLogger(__name__)
 
-AIR_HU = -1000.0
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))  # 2.3548
 _INTERPOLATORS = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline}
 

@@ -22,13 +22,15 @@ from pipeline.errors import InputError, PipelineError, SeriesValidationError
 from pipeline.imaging.lung import lung_mask
 from pipeline.imaging.params import ResampleParams
 from pipeline.imaging.resample import read_image_hu, read_series_hu, resample_image, write_volume
-from pipeline.imaging.volume_table import GEOMETRY_COLUMNS, format_direction
-from pipeline.io import read_csv, write_csv, write_json
+from pipeline.imaging.volume_table import GEOMETRY, ResampleRecord, format_direction
 from pipeline.parallel import ExecutorParams, map_items
+from pipeline.tables import ANONYMIZED_SERIES, REJECTED_FILE_COLUMNS, Table
 
 log = logging.getLogger(__name__)
 
-REJECTED_COLUMNS = ["path", "series_uid", "reason"]
+#: resample's ``rejected.csv``: the series it could not use (ingest's rejects when it scanned).
+RESAMPLED_REJECTED = Table("rejected.csv", "resample", REJECTED_FILE_COLUMNS)
+REJECTED_COLUMNS = list(RESAMPLED_REJECTED.names)
 _SAFE_UID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
@@ -114,10 +116,10 @@ def load_series_table(input_dir: Path, scan: Scanner | None
 
     Uses ``input_dir/series.csv`` (the anonymize output) when present, else ``scan``.
     """
-    table = input_dir / "series.csv"
+    table = input_dir / ANONYMIZED_SERIES.file
     if table.is_file():
-        series = read_csv(table, keep_default_na=False)
-        rejected = pd.DataFrame(columns=REJECTED_COLUMNS)
+        series = ANONYMIZED_SERIES.read(table)
+        rejected = RESAMPLED_REJECTED.frame()
     else:
         if scan is None:
             raise PipelineError(f"{input_dir}: no series.csv and no way to scan the folder")
@@ -164,24 +166,29 @@ def resample_cohort(input_dir: Path, output_dir: Path, params: ResampleParams,
     rows = map_items(resample_series, tasks, executor, desc="resample")
     good = [r for r in rows if "reason" not in r]
     bad = [r for r in rows if "reason" in r]
-    geometry = pd.DataFrame(good, columns=GEOMETRY_COLUMNS)
-    rejected = pd.concat([rejected, pd.DataFrame(dup_rows + bad, columns=REJECTED_COLUMNS)],
+    geometry = GEOMETRY.frame(good)
+    rejected = pd.concat([rejected, RESAMPLED_REJECTED.frame(dup_rows + bad)],
                          ignore_index=True) if dup_rows or bad else rejected
     rejected = rejected.sort_values(["series_uid", "path"], kind="stable").reset_index(drop=True)
     return ResampleResult(geometry=geometry, rejected=rejected,
                           seconds=time.perf_counter() - start)
 
 
+def resample_record(params: ResampleParams) -> ResampleRecord:
+    """``resample.json`` of volumes made with ``params``."""
+    return ResampleRecord(spacing_mm=params.spacing_mm, interpolator=params.interpolator,
+                          hu_range=params.hu_range, anti_alias=params.anti_alias,
+                          lung_mask=params.lung_mask)
+
+
 def resample_provenance(params: ResampleParams) -> dict[str, Any]:
     """What the volumes were made with (``resample.json``), read back by the patches stage."""
-    return {"spacing_mm": params.spacing_mm, "interpolator": params.interpolator,
-            "hu_range": list(params.hu_range), "anti_alias": params.anti_alias,
-            "lung_mask": params.lung_mask}
+    return resample_record(params).to_dict()
 
 
 def write_resample_tables(output_dir: Path, report: ResampleResult, params: ResampleParams
                           ) -> None:
     """Write ``geometry.csv``, ``rejected.csv`` and ``resample.json`` beside the volumes."""
-    write_csv(output_dir / "geometry.csv", report.geometry, float_format="%.6f")
-    write_csv(output_dir / "rejected.csv", report.rejected)
-    write_json(output_dir / "resample.json", resample_provenance(params))
+    GEOMETRY.write(output_dir / GEOMETRY.file, report.geometry)
+    RESAMPLED_REJECTED.write(output_dir / RESAMPLED_REJECTED.file, report.rejected)
+    resample_record(params).write(output_dir / ResampleRecord.file)

@@ -1,18 +1,41 @@
-"""The resample stage's ``geometry.csv``: columns and the geometry recorded in each row."""
+"""The resample stage's outputs: ``geometry.csv`` (and the geometry recorded in each row) and
+``resample.json``, read by the patches, candidates and datacard stages."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from pipeline.imaging.geometry import Geometry
+from pipeline.records import Record
+from pipeline.tables import Kind, Table
 
-GEOMETRY_COLUMNS = [
-    "series_uid", "patient_id", "file", "lung_file",
-    "orig_spacing_x", "orig_spacing_y", "orig_spacing_z",
-    "orig_size_x", "orig_size_y", "orig_size_z",
-    "spacing_x", "spacing_y", "spacing_z", "size_x", "size_y", "size_z",
-    "origin_x", "origin_y", "origin_z", "direction", "hu_min", "hu_max",
-]
+_XYZ = ("x", "y", "z")
+_KINDS: tuple[tuple[str, Kind], ...] = (("spacing", "number"), ("size", "int"))
+_SPACING_SIZE: tuple[tuple[str, Kind], ...] = tuple(
+    (f"{prefix}{what}_{axis}", kind) for prefix in ("orig_", "") for what, kind in _KINDS
+    for axis in _XYZ)
+
+#: ``geometry.csv``: one row per volume written (``direction``: 9 cosines ``\``-joined).
+GEOMETRY = Table("geometry.csv", "resample", (
+    ("series_uid", "uid"), ("patient_id", "uid"), ("file", "text"), ("lung_file", "text"),
+    *_SPACING_SIZE, *((f"origin_{axis}", "number") for axis in _XYZ), ("direction", "text"),
+    ("hu_min", "int"), ("hu_max", "int")), float_format="%.6f")
+GEOMETRY_COLUMNS = list(GEOMETRY.names)
+
+
+@dataclass(frozen=True)
+class ResampleRecord(Record):
+    """``resample.json``: what the volumes were made with, read back by the patches stage."""
+
+    file: ClassVar[str] = "resample.json"
+    stage: ClassVar[str] = "resample"
+
+    spacing_mm: float
+    interpolator: str
+    hu_range: tuple[float, float]
+    anti_alias: bool
+    lung_mask: bool
 
 
 def format_direction(direction: tuple[float, ...]) -> str:

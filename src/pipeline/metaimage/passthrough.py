@@ -20,15 +20,16 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.dicom.deid.cohort import QUARANTINE
 from pipeline.errors import InputError
 from pipeline.io import write_csv, write_text
+from pipeline.tables import ANONYMIZED_METAIMAGE_SERIES
 
 log = logging.getLogger(__name__)
 
 FORMAT = "metaimage"
-#: anonymize's series.csv columns (pipeline.dicom.deid.cohort.SERIES_COLUMNS) + format, subset
-SERIES_COLUMNS = ("series_uid", "patient_id", "study_uid", "n_slices", "slice_spacing_mm", "files",
-                  "format", "subset")
+#: anonymize's series.csv columns + format, subset (``tables.ANONYMIZED_METAIMAGE_SERIES``)
+SERIES_COLUMNS = ANONYMIZED_METAIMAGE_SERIES.names
 SKIP_REASON = ("MetaImage input (LUNA16) is already de-identified: volumes not rewritten, "
                "tables' seriesuids kept")
 README = """\
@@ -91,8 +92,9 @@ def write_passthrough(output_dir: Path, result: Passthrough) -> None:
     """Write the pass-through outputs into ``output_dir`` (a temporary folder of ``atomic_dir``)."""
     for name, frame in result.tables.items():
         write_csv(output_dir / f"{name}.csv", frame)
-    write_csv(output_dir / "series.csv", result.series)
-    write_csv(output_dir / "quarantine.csv", pd.DataFrame(columns=["item", "reason"]))
+    ANONYMIZED_METAIMAGE_SERIES.write(output_dir / ANONYMIZED_METAIMAGE_SERIES.file,
+                                      result.series)
+    QUARANTINE.write(output_dir / QUARANTINE.file, QUARANTINE.frame())
     write_text(output_dir / "dicom" / "README.txt", README)
 
 

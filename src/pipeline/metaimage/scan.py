@@ -28,8 +28,8 @@ from typing import Any
 import pandas as pd
 
 from pipeline.dicom.params import IngestParams
-from pipeline.dicom.scan import REJECTED_COLUMNS, IngestResult, chunk_paths, reason_category
-from pipeline.dicom.validate import SERIES_COLUMNS, join_numbers
+from pipeline.dicom.scan import INGEST_REJECTED, IngestResult, chunk_paths, reason_category
+from pipeline.dicom.validate import INGEST_SERIES, join_numbers
 from pipeline.errors import InputError
 from pipeline.metaimage.header import (
     DATA_SUFFIXES,
@@ -40,11 +40,15 @@ from pipeline.metaimage.header import (
     read_volume_header,
 )
 from pipeline.parallel import ExecutorParams, map_items
+from pipeline.tables import Table
 
 log = logging.getLogger(__name__)
 
 FORMAT = "metaimage"
-METAIMAGE_SERIES_COLUMNS: tuple[str, ...] = (*SERIES_COLUMNS, "format", "subset")
+#: ingest's ``series.csv`` for a MetaImage cohort: the DICOM columns plus ``format`` and ``subset``
+INGEST_METAIMAGE_SERIES = Table("series.csv", "ingest (MetaImage)", (
+    *INGEST_SERIES.columns, ("format", "text"), ("subset", "text")))
+METAIMAGE_SERIES_COLUMNS: tuple[str, ...] = INGEST_METAIMAGE_SERIES.names
 
 
 def volume_folders(root: Path) -> list[Path]:
@@ -152,12 +156,13 @@ def scan_metaimage(root: Path, params: IngestParams, executor: ExecutorParams) -
     rejected += [{"path": rel, "series_uid": "",
                   "reason": "data file without header: no .mhd names it"}
                  for rel in data_files if rel not in named]
-    series = pd.DataFrame(rows, columns=list(METAIMAGE_SERIES_COLUMNS))
+    series = INGEST_METAIMAGE_SERIES.frame(rows)
     series = series.sort_values("series_uid", kind="stable").reset_index(drop=True)
-    table = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
+    table = INGEST_REJECTED.frame(rejected)
     table = table.sort_values(["series_uid", "path", "reason"], kind="stable")
     return IngestResult(series=series, rejected=table.reset_index(drop=True),
-                        files_seen=len(headers) + len(data_files))
+                        files_seen=len(headers) + len(data_files),
+                        series_table=INGEST_METAIMAGE_SERIES)
 
 
 def metaimage_metrics(result: IngestResult) -> dict[str, Any]:

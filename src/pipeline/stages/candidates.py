@@ -17,19 +17,22 @@ import pandas as pd
 import SimpleITK as sitk
 
 from pipeline.cli import StageReport
-from pipeline.detection.candidates import CANDIDATE_COLUMNS, generate_candidates
+from pipeline.detection.candidates import (
+    CANDIDATE_COLUMNS,
+    CANDIDATES,
+    LABELLED_CANDIDATES,
+    generate_candidates,
+)
 from pipeline.detection.labels import generator_metrics, label_candidates
 from pipeline.detection.params import CandidateParams
 from pipeline.errors import InputError, PipelineError
 from pipeline.imaging.geometry import Geometry
-from pipeline.io import read_csv, write_csv, write_json
+from pipeline.imaging.volume_table import GEOMETRY
+from pipeline.io import write_json
 from pipeline.parallel import ExecutorParams, map_items
-from pipeline.tables import read_table
+from pipeline.tables import Table, read_table
 
 log = logging.getLogger(__name__)
-
-CSV_FLOAT_FORMAT = "%.3f"
-
 
 @dataclass(frozen=True)
 class ScanTask:
@@ -47,8 +50,13 @@ class CandidatesReport(StageReport):
     metrics: dict[str, Any]
     seconds: float
 
+    @property
+    def table(self) -> Table:
+        """The contract of ``candidates``: labelled or not."""
+        return LABELLED_CANDIDATES if "class" in self.candidates.columns else CANDIDATES
+
     def write(self, candidates_csv: Path, metrics_json: Path) -> None:
-        write_csv(candidates_csv, self.candidates, float_format=CSV_FLOAT_FORMAT)
+        self.table.write(candidates_csv, self.candidates)
         write_json(metrics_json, self.metrics)
 
     def summary(self) -> str:
@@ -66,15 +74,11 @@ def scan_candidates(task: ScanTask) -> pd.DataFrame:
 
 
 def read_volume_table(volumes_dir: Path) -> pd.DataFrame:
-    """``geometry.csv`` of the resample stage, checked for the columns used here."""
+    """``geometry.csv`` of the resample stage (:data:`~pipeline.imaging.volume_table.GEOMETRY`)."""
     path = Path(volumes_dir) / "geometry.csv"
     if not path.is_file():
         raise PipelineError(f"{path}: not found (expected the resample stage's output folder)")
-    table = read_csv(path, keep_default_na=False)
-    missing = {"series_uid", "file"} - set(table.columns)
-    if missing:
-        raise PipelineError(f"{path}: expected columns series_uid, file; missing {sorted(missing)}")
-    return table.astype({"series_uid": str, "file": str})
+    return GEOMETRY.only("series_uid", "file").read(path)
 
 
 def read_annotations(path: str | Path) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ import pandas as pd
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
 from pipeline.imaging.geometry import Geometry, direction_from_dicom
-from pipeline.io import atomic_dir, write_csv
+from pipeline.io import atomic_dir
 from pipeline.parallel import ExecutorParams, map_items
 from pipeline.synth.chest import Anatomy, sample_anatomy
 from pipeline.synth.dicom_writer import (
@@ -44,12 +44,17 @@ from pipeline.synth.placement import (
 from pipeline.synth.profiles import ORIENTATIONS, VENDORS, Kernel, ScannerProfile, get_profile
 from pipeline.synth.render import Grid, render_chunks
 from pipeline.synth.shapes import Candidate, Nodule, vec3
+from pipeline.tables import LUNA_ANNOTATIONS, LUNA_CANDIDATES, LUNA_EXCLUDED
 
 log = logging.getLogger(__name__)
 
-ANNOTATION_COLUMNS = ["seriesuid", "coordX", "coordY", "coordZ", "diameter_mm"]
-CANDIDATE_COLUMNS = ["seriesuid", "coordX", "coordY", "coordZ", "class"]
+ANNOTATION_COLUMNS = list(LUNA_ANNOTATIONS.names)
+CANDIDATE_COLUMNS = list(LUNA_CANDIDATES.names)
 CSV_FLOAT_FORMAT = "%.6f"
+#: synthesize's LUNA16 tables: LUNA16's columns, floats written with 6 decimals
+SYNTH_ANNOTATIONS = replace(LUNA_ANNOTATIONS, stage="synthesize", float_format=CSV_FLOAT_FORMAT)
+SYNTH_EXCLUDED = replace(LUNA_EXCLUDED, stage="synthesize", float_format=CSV_FLOAT_FORMAT)
+SYNTH_CANDIDATES = replace(LUNA_CANDIDATES, stage="synthesize", float_format=CSV_FLOAT_FORMAT)
 SPLIT_PART_PROBABILITY = 0.45
 HU_OFFSET = int(RESCALE_INTERCEPT)  # stored value + HU_OFFSET = HU (slope 1)
 FILE_NAME_STYLES = ("IM{num:06d}", "{hash}.dcm", "{num:08d}")
@@ -404,10 +409,9 @@ def synthesize_cohort(output_dir: str | Path, params: SynthesizeParams, executor
                             keep_volumes=keep_volumes)
         patients = map_items(generate_patient, plans, executor, desc="patients")
         annotations, candidates, excluded = cohort_tables(patients)
-        write_csv(tmp / "annotations.csv", annotations, float_format=CSV_FLOAT_FORMAT)
-        write_csv(tmp / "annotations_excluded.csv", excluded, float_format=CSV_FLOAT_FORMAT)
-        write_csv(tmp / "candidates.csv", candidates[CANDIDATE_COLUMNS],
-                  float_format=CSV_FLOAT_FORMAT)
+        for table, frame in ((SYNTH_ANNOTATIONS, annotations), (SYNTH_EXCLUDED, excluded),
+                             (SYNTH_CANDIDATES, candidates)):
+            table.write(tmp / table.file, frame)
         write_marker(tmp)  # lets anonymize use the public demo key on this cohort only
     metrics = cohort_metrics(params, patients, candidates)
     log.info("wrote %d patients, %d series, %d slices", metrics["patients"], metrics["series"],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from pipeline.hu import AIR_HU
 from pipeline.imaging.geometry import Geometry
 from pipeline.synth.chest import TEXTURE_STEP_MM, Anatomy, dome_z_mm, lung_mask
 from pipeline.synth.shapes import Tubes
@@ -87,7 +88,7 @@ def _slice_2d(an: Anatomy, x2: np.ndarray, y2: np.ndarray) -> tuple[np.ndarray, 
     """The z-invariant part of an axial slice (body, fat, table, spine); and the vertebral body."""
     cx, cy = an.center_x_mm, an.center_y_mm
     a, b, fat = an.body_a_mm, an.body_b_mm, an.fat_mm
-    out = np.full(np.broadcast_shapes(x2.shape, y2.shape), -1000.0, dtype=np.float32)
+    out = np.full(np.broadcast_shapes(x2.shape, y2.shape), AIR_HU, dtype=np.float32)
     out[((x2 - cx) / a) ** 2 + ((y2 - cy) / b) ** 2 < 1] = an.fat_hu
     out[((x2 - cx) / (a - fat)) ** 2 + ((y2 - cy) / (b - fat)) ** 2 < 1] = an.muscle_hu
     table_y = cy + b + 6 if an.supine else cy - b - 14
@@ -133,7 +134,7 @@ def render_anatomy(an: Anatomy, x: np.ndarray, y: np.ndarray, z: np.ndarray, edg
     hu = np.where(lung, hu + frac * (AIRWAY_WALL_HU - hu), hu)
     frac[:] = 0
     _tube_fraction(frac, an.airways, x, y, z, edge_mm)
-    hu += frac * (-1000.0 - hu)
+    hu += frac * (AIR_HU - hu)
     for nodule in (*an.nodules, *an.small_findings):
         _draw_nodule(hu, lung, nodule, x, y, z, edge_mm)
     frac[:] = 0

@@ -1,32 +1,77 @@
 """The checkpoint ``models/model.pt``: what export, evaluate and predict need to rebuild a model.
 
-A ``torch.save`` of a plain dict (docs/data-contracts.md). It is serialized to memory first, so the
-archive's internal name does not depend on the (temporary) file name and the same weights always
-give the same bytes.
+A ``torch.save`` of a plain dict (docs/data-contracts.md) whose keys :class:`Checkpoint` types:
+every reader checks them through it, so a missing or mistyped key is one line naming the file and
+the key. It is serialized to memory first, so the archive's internal name does not depend on the
+(temporary) file name and the same weights always give the same bytes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from pipeline.errors import PipelineError
+from pipeline.errors import InputError, PipelineError
 from pipeline.models.registry import build_model
+from pipeline.records import TypedRecord
 
-REQUIRED_KEYS = ("model_name", "model_kwargs", "input_kind", "state_dict", "preprocess",
-                 "train_params", "data_hash", "best_epoch", "val_auc")
+#: keys a cross-validation fold adds (absent from a checkpoint trained outside the folds)
+FOLD_KEYS = ("fold", "threshold", "folds_hash")
+
+
+@dataclass(frozen=True)
+class Checkpoint(TypedRecord):
+    """The keys of ``model.pt``: the network (registry name, kwargs, weights), its inputs
+    (``input_kind``; ``preprocess`` = ``preprocess.json`` plus ``hu_window`` and ``slice_px``),
+    the training params and hashes of its data, the epoch kept and, per fold, the fold, its
+    operating threshold and the fold table's hash."""
+
+    file: ClassVar[str] = "model.pt"
+    stage: ClassVar[str] = "train"
+
+    model_name: str
+    model_kwargs: dict[str, Any]
+    input_kind: str
+    state_dict: dict[str, Any]
+    preprocess: dict[str, Any]
+    train_params: dict[str, Any]
+    data_hash: str
+    best_epoch: int
+    val_auc: float
+    fold: int | None
+    threshold: float | None
+    folds_hash: str | None
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str | None = None) -> Checkpoint:
+        """Check a checkpoint dict (the fold keys may be absent: ``None``)."""
+        if isinstance(data, Mapping):
+            data = {**{k: None for k in FOLD_KEYS}, **data}
+        return super().from_dict(data, where)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The dict ``torch.save`` writes (values as they are; absent fold keys left out)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {k: v for k, v in out.items() if not (k in FOLD_KEYS and v is None)}
+
+
+REQUIRED_KEYS = tuple(k for k in Checkpoint.key_names() if k not in FOLD_KEYS)
 
 
 def checkpoint_bytes(checkpoint: Mapping[str, Any]) -> bytes:
-    """Serialize a checkpoint dict with ``torch.save`` to bytes (deterministic)."""
-    missing = [k for k in REQUIRED_KEYS if k not in checkpoint]
-    if missing:
-        raise PipelineError(f"checkpoint must have keys {list(REQUIRED_KEYS)}, missing {missing}")
+    """Serialize a checkpoint dict with ``torch.save`` to bytes (deterministic).
+
+    Raises:
+        InputError: a key of :class:`Checkpoint` is missing or mistyped (a bug of the writer).
+    """
+    Checkpoint.from_dict(checkpoint, "checkpoint")
     buf = io.BytesIO()
     torch.save(dict(checkpoint), buf)
     return buf.getvalue()
@@ -38,10 +83,19 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise PipelineError(f"{path}: checkpoint not found (run the train stage first)")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, Mapping):
+        raise InputError(f"{path}: not a pipeline checkpoint (expected a dict of keys "
+                         f"{list(Checkpoint.key_names())})")
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
     if missing:
-        raise PipelineError(f"{path}: not a pipeline checkpoint, missing keys {missing}")
-    return ckpt
+        raise InputError(f"{path}: not a pipeline checkpoint, missing keys {missing}")
+    Checkpoint.from_dict(ckpt, str(path))
+    return dict(ckpt)
+
+
+def read_checkpoint(path: str | Path) -> Checkpoint:
+    """The typed view of a checkpoint file (:class:`Checkpoint`)."""
+    return Checkpoint.from_dict(load_checkpoint(path), str(path))
 
 
 def model_from_checkpoint(ckpt: Mapping[str, Any]) -> nn.Module:

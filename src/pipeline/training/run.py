@@ -22,6 +22,7 @@ from pipeline.data.cube_store import CubeFile
 from pipeline.data.cv_params import CvParams
 from pipeline.data.datasets import PatchDataset, data_hash, load_index, load_preprocess
 from pipeline.data.folds import plan_fold, read_folds
+from pipeline.data.patches_format import CUBES_FILE
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.io import clean_nan
 from pipeline.memory import pin_mmap_threshold
@@ -38,14 +39,12 @@ from pipeline.numerics import numerics_record, pin_torch_threads
 from pipeline.provenance import package_versions
 from pipeline.training.distributed import DistInfo, ShardedSampler, wrap_model
 from pipeline.training.loop import EpochCallback, resolve_device, summary, train_model
+from pipeline.training.oof import OOF_COLUMNS
 from pipeline.training.params import TrainParams
 from pipeline.training.seed import seed_everything
 
 log = logging.getLogger(__name__)
 
-OOF_COLUMNS = ["fold", "series_uid", "patient_id", "candidate_id", "coordX", "coordY", "coordZ",
-               "label", "probability", "threshold", "prediction"]
-CUBES_FILE = "cubes.npy"
 #: cubes per inference batch after training (memory: this many cubes and their inputs)
 INFER_BATCH = 256
 

@@ -69,12 +69,18 @@ from pipeline.dicom.deid.writer import EncodedCache, encode_file, encode_pixel_e
 from pipeline.dicom.read import read_header
 from pipeline.dicom.scan import chunk_paths, reason_category, walk_files
 from pipeline.parallel import ExecutorParams, map_items
+from pipeline.tables import ANONYMIZED_SERIES, Table
 
 log = logging.getLogger(__name__)
 
-SERIES_COLUMNS = ("series_uid", "patient_id", "study_uid", "n_slices", "slice_spacing_mm", "files")
-QUARANTINE_COLUMNS = ("item", "reason")
-QUARANTINE_PATH_COLUMNS = ("item", "path")
+SERIES_COLUMNS = ANONYMIZED_SERIES.names  # series.csv (in pipeline.tables: resample reads it)
+#: ``quarantine.csv``: what was not written and why, named by new UID or keyed hash (no identity)
+QUARANTINE = Table("quarantine.csv", "anonymize", (("item", "text"), ("reason", "text")))
+QUARANTINE_COLUMNS = QUARANTINE.names
+#: ``OUTPUT.quarantine-paths.csv`` beside the output (local, never cached): item -> input path
+QUARANTINE_PATHS = Table("quarantine-paths.csv", "anonymize (local)",
+                         (("item", "text"), ("path", "text")))
+QUARANTINE_PATH_COLUMNS = QUARANTINE_PATHS.names
 # Input transfer syntax -> the one written (the others are written as read).
 REENCODED_SYNTAXES: dict[str, str] = {
     DeflatedExplicitVRLittleEndian: ExplicitVRLittleEndian,
@@ -371,7 +377,12 @@ class CohortReport:
     identifiers_checked: int
     uid_map: dict[str, str]
     quarantine_paths: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
-        columns=list(QUARANTINE_PATH_COLUMNS)))  # item -> input path: local, never cached
+        columns=list(QUARANTINE_PATHS.names)))  # item -> input path: local, never cached
+
+    def write(self, output_dir: str | Path) -> None:
+        """Write ``series.csv`` and ``quarantine.csv`` into ``output_dir`` (atomic files)."""
+        ANONYMIZED_SERIES.write(Path(output_dir) / ANONYMIZED_SERIES.file, self.series)
+        QUARANTINE.write(Path(output_dir) / QUARANTINE.file, self.quarantine)
 
 
 def anonymize_cohort(sources: Sequence[SeriesSource], input_root: Path, output_root: Path,
@@ -398,10 +409,10 @@ def anonymize_cohort(sources: Sequence[SeriesSource], input_root: Path, output_r
             uid_map[src.series_uid] = str(out.row["series_uid"])
     for file, where in leaks:
         log.error("identifying value left in %s at %s", file, where)
-    series = pd.DataFrame(rows, columns=list(SERIES_COLUMNS)).sort_values("series_uid")
-    q_frame = pd.DataFrame(q_rows, columns=list(QUARANTINE_COLUMNS)).sort_values(
-        list(QUARANTINE_COLUMNS))
-    paths = pd.DataFrame(q_paths, columns=list(QUARANTINE_PATH_COLUMNS))
+    series = ANONYMIZED_SERIES.frame(rows).sort_values("series_uid")
+    q_frame = pd.DataFrame(q_rows, columns=list(QUARANTINE.names)).sort_values(
+        list(QUARANTINE.names))
+    paths = pd.DataFrame(q_paths, columns=list(QUARANTINE_PATHS.names))
     return CohortReport(series.reset_index(drop=True), q_frame.reset_index(drop=True), counts,
                         sum(o.files_written for o in outcomes),
                         sum(o.files_quarantined for o in outcomes), leaks,
