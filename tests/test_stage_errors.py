@@ -108,7 +108,12 @@ def _malformed_resample(tmp):
 
 def _volumes(tmp):
     (tmp / "vol").mkdir()
-    (tmp / "vol" / "geometry.csv").write_text("series_uid,patient_id,file\n1.2.3,P1,1.2.3.nii.gz\n")
+    from pipeline.imaging.volume_table import GEOMETRY
+
+    row = {name: 1.0 for name in GEOMETRY.names}
+    row.update(series_uid="1.2.3", patient_id="P1", file="1.2.3.nii.gz", lung_file="",
+               direction="1 0 0 0 1 0 0 0 1")
+    GEOMETRY.write(tmp / "vol" / GEOMETRY.file, GEOMETRY.frame([row]))
     (tmp / "vol" / "resample.json").write_text(RESAMPLE_JSON)
     return tmp / "vol"
 

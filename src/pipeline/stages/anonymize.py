@@ -20,6 +20,7 @@ from pipeline.cli import StageReport
 from pipeline.dicom.deid import cohort
 from pipeline.dicom.deid.params import AnonymizeParams
 from pipeline.dicom.deid.pseudonyms import load_key
+from pipeline.dicom.validate import INGEST_SERIES
 from pipeline.errors import InputError, LeakError
 from pipeline.io import atomic_dir, check_separate, read_csv, write_csv, write_json
 from pipeline.metaimage import passthrough
@@ -51,7 +52,7 @@ class AnonymizeReport(StageReport):
         if self.quarantine_paths is None or self.quarantine_paths.empty:
             path.unlink(missing_ok=True)
             return
-        write_csv(path, self.quarantine_paths)
+        cohort.QUARANTINE_PATHS.write(path, self.quarantine_paths)
         os.chmod(path, 0o600)
 
     def summary(self) -> str:
@@ -69,7 +70,7 @@ def _sources(input: Path, series_table: Path | None, settings: cohort.DeidSettin
             raise InputError(f"{input}: holds MetaImage volumes, not DICOM: nothing to "
                              "de-identify (LUNA16 is already); run ingest and resample on it")
         return cohort.group_folder(input.absolute(), settings.pseudonymizer(), executor)
-    table = read_csv(series_table)
+    table = INGEST_SERIES.read(series_table)
     if table.empty:
         raise InputError(f"{series_table}: no series (header only)")
     return cohort.sources_from_series_table(table), [], []
@@ -132,8 +133,7 @@ def run(input: Path, output: Path, metrics: Path, tables: Mapping[str, Path | No
             for name, frame in inputs.items():
                 mapped, dropped[name] = cohort.map_series_table(frame, report.uid_map)
                 write_csv(tmp / f"{name}.csv", mapped)
-            write_csv(tmp / "series.csv", report.series)
-            write_csv(tmp / "quarantine.csv", report.quarantine)
+            report.write(tmp)
             record = cohort.cohort_metrics(report, settings, dropped)
             if report.leaks:
                 raise LeakError(f"FAILED verification: {len(report.leaks)} output files still "

@@ -12,12 +12,10 @@ import pandas as pd
 from pipeline.cli import StageReport
 from pipeline.data.cv_params import CvParams
 from pipeline.data.folds import assign_folds, fold_summary, folds_from_subsets, write_folds
+from pipeline.data.patches_format import PATCH_INDEX
 from pipeline.errors import InputError
 from pipeline.io import read_csv, write_json
-from pipeline.tables import Kind, read_table
-
-#: the columns of the patches index.csv the folds are made from
-INDEX: dict[str, Kind] = {"series_uid": "uid", "patient_id": "uid", "label": "class"}
+from pipeline.tables import ANONYMIZED_METAIMAGE_SERIES
 
 
 @dataclass
@@ -44,10 +42,10 @@ def subsets_of(path: Path, index: pd.DataFrame) -> dict[str, list[str]]:
     """patient -> the subset cells of its series (series of index.csv, subset of series.csv)."""
     if not path.is_file():
         raise InputError(f"{path}: expected the series table (cv.folds_from: subset), not found")
-    series = read_csv(path, dtype=str, keep_default_na=False)
-    if "subset" not in series.columns:
+    if "subset" not in read_csv(path, dtype=str, nrows=0).columns:
         raise InputError(f"{path}: no subset column: cv.folds_from: subset needs a MetaImage "
                          "cohort in LUNA16's subsetN/ folders (data.format: metaimage)")
+    series = ANONYMIZED_METAIMAGE_SERIES.only("series_uid", "subset").read(path)
     subset_of = dict(zip(series["series_uid"], series["subset"], strict=True))
     pairs = index[["patient_id", "series_uid"]].drop_duplicates()
     out: dict[str, list[str]] = {}
@@ -62,7 +60,7 @@ def run(patches: Path, output: Path, cv: CvParams, series_table: Path) -> FoldsR
     ``series_table``: anonymize's series.csv, read for its ``subset`` column when
     ``cv.folds_from`` is ``subset``.
     """
-    index = read_table(patches / "index.csv", INDEX, check_duplicates=False)
+    index = PATCH_INDEX.only("series_uid", "patient_id", "label").read(patches / PATCH_INDEX.file)
     nodules = index.groupby("patient_id")["label"].sum().to_dict()
     candidates = index.groupby("patient_id").size().to_dict()
     if cv.folds_from == "subset":

@@ -13,7 +13,7 @@ from pipeline.dicom.params import IngestParams
 from pipeline.dicom.scan import IngestResult, ingest_metrics, scan_folder
 from pipeline.errors import InputError
 from pipeline.fingerprint.acquisition import acquisition_facts, ingest_fingerprint
-from pipeline.io import check_separate, write_csv, write_json
+from pipeline.io import check_separate, write_json
 from pipeline.metaimage.detect import resolve_format
 from pipeline.metaimage.scan import metaimage_metrics, scan_metaimage
 from pipeline.parallel import ExecutorParams
@@ -70,6 +70,5 @@ def run(input: Path, output: Path, cfg: IngestParams, executor: ExecutorParams,
     else:
         result = scan_folder(input.absolute(), cfg, executor)
         metrics = ingest_metrics(result)
-    write_csv(output / "series.csv", result.series)
-    write_csv(output / "rejected.csv", result.rejected)
+    result.write(output)
     return IngestReport(result, metrics, fmt, input, output)

@@ -10,7 +10,8 @@ from pipeline.cli import StageReport
 from pipeline.data.patch_dataset import PatchesResult, build_patches, write_patch_tables
 from pipeline.data.patches_params import PatchesParams
 from pipeline.fingerprint.findings import patches_fingerprint
-from pipeline.io import atomic_dir, read_csv, write_json
+from pipeline.imaging.volume_table import GEOMETRY
+from pipeline.io import atomic_dir, write_json
 from pipeline.parallel import ExecutorParams
 
 
@@ -24,7 +25,7 @@ class PatchesReport(StageReport):
         """The data metrics and, when asked for, the data fingerprint's patches part."""
         write_json(metrics, self.result.metrics)
         if fingerprint is not None:
-            series = read_csv(self.volumes / "geometry.csv", keep_default_na=False)["series_uid"]
+            series = GEOMETRY.only("series_uid").read(self.volumes / GEOMETRY.file)["series_uid"]
             write_json(fingerprint, patches_fingerprint(
                 self.result.index, self.result.annotations, self.result.rejected, list(series)))
 

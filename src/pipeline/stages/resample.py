@@ -17,6 +17,7 @@ from pipeline.io import atomic_dir, check_separate, write_json
 from pipeline.metaimage.detect import resolve_format
 from pipeline.metaimage.scan import metaimage_scanner
 from pipeline.parallel import ExecutorParams
+from pipeline.tables import ANONYMIZED_SERIES
 
 
 @dataclass
@@ -40,7 +41,7 @@ class ResampleReport(StageReport):
 def stand_alone(input: Path) -> bool:
     """``input`` is not anonymize's output (no ``series.csv``): its series are grouped and checked
     here with the ingest parameters."""
-    return not (input / "series.csv").is_file()
+    return not (input / ANONYMIZED_SERIES.file).is_file()
 
 
 def run(input: Path, output: Path, cfg: ResampleParams, executor: ExecutorParams,

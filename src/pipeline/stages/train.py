@@ -14,10 +14,11 @@ from typing import Any
 
 from pipeline.cli import StageReport
 from pipeline.data.cv_params import CvParams
-from pipeline.io import write_bytes, write_csv, write_json
+from pipeline.io import write_bytes, write_json
 from pipeline.training.checkpoint import checkpoint_bytes
 from pipeline.training.distributed import cleanup, init_distributed
 from pipeline.training.loop import resolve_device
+from pipeline.training.oof import OOF
 from pipeline.training.params import TrainParams
 from pipeline.training.run import FoldResult, fit_fold
 
@@ -44,7 +45,7 @@ class TrainReport(StageReport):
         if self.result is None:
             return
         write_bytes(output / "model.pt", checkpoint_bytes(self.result.checkpoint))
-        write_csv(output / "oof.csv", self.result.oof, float_format="%.6f")
+        OOF.write(output / OOF.file, self.result.oof)
         write_json(output / "summary.json", self.result.summary)
         write_json(timing, self.result.timing)
 
