@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
-from pipeline.data.patch_dataset import build_patches
+from pipeline.data.patches import build_patches
 from pipeline.data.patches_params import PatchesParams
 from pipeline.hu import AIR_HU
 from pipeline.imaging.geometry import Geometry, rotation_matrix

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.data.patch_dataset import build_patches, write_patch_tables
+from pipeline.data.patches import build_patches, write_patch_tables
 from pipeline.dicom.deid import cohort
 from pipeline.dicom.deid.pseudonyms import KEY_ENV_VAR, load_key
 from pipeline.dicom.scan import ingest_scanner, scan_folder

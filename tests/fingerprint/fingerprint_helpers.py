@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.data.patch_dataset import build_patches
+from pipeline.data.patches import build_patches
 from pipeline.data.patches_params import PatchesParams
 from pipeline.dicom.params import IngestParams
 from pipeline.dicom.scan import ingest_metrics, scan_folder

@@ -2,7 +2,7 @@
 
 ``cubes.npy`` (int16 HU ``(N, C, C, C)``, row ``i`` = row ``i`` of ``index.csv``), ``index.csv``,
 ``annotations.csv``, ``annotations_excluded.csv``, ``rejected.csv`` and ``preprocess.json``. The
-patches stage (:mod:`pipeline.data.patch_dataset`) and the toy folder of the tests
+patches stage (:mod:`pipeline.data.patches`) and the toy folder of the tests
 (:mod:`pipeline.data.toy_patches`) write them through :func:`create_cubes` and
 :func:`write_patches_tables`; training, evaluation and export read them. This module is light
 (no imaging), so what reads the format does not depend on how the cubes are cut.

@@ -9,7 +9,7 @@ from pipeline.config import Section, bounds
 
 @dataclass(frozen=True)
 class PatchesParams(Section):
-    """The cubes cut around every candidate (``pipeline.data.patch_dataset``)."""
+    """The cubes cut around every candidate (``pipeline.data.patches``)."""
 
     SECTION = "patches"
 

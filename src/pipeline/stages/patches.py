@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.cli import StageReport
-from pipeline.data.patch_dataset import PatchesResult, build_patches, write_patch_tables
+from pipeline.data.patches import PatchesResult, build_patches, write_patch_tables
 from pipeline.data.patches_params import PatchesParams
 from pipeline.fingerprint.findings import patches_fingerprint
 from pipeline.imaging.volume_table import GEOMETRY

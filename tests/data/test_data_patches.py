@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from imaging_phantoms import COHORT_GEOMETRIES, load_stage, write_params
 
-from pipeline.data.patch_dataset import INDEX_COLUMNS, build_patches
+from pipeline.data.patches import INDEX_COLUMNS, build_patches
 from pipeline.data.patches_params import PatchesParams
 from pipeline.imaging.resample_cohort import resample_cohort, resample_provenance
 from pipeline.io import read_json, write_csv, write_json

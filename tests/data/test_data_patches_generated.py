@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from imaging_phantoms import COHORT_GEOMETRIES, load_stage, write_params
 
-from pipeline.data.patch_dataset import build_patches
+from pipeline.data.patches import build_patches
 from pipeline.data.patches_params import PatchesParams
 from pipeline.imaging.resample_cohort import resample_cohort, resample_provenance
 from pipeline.io import write_csv, write_json
