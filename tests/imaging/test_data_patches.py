@@ -1,4 +1,5 @@
-"""The patches stage: one cube array, index, rejections, merging, metrics."""
+"""pipeline.data.patches (the patches stage's cube cutting) on resampled phantoms: one cube array,
+index, rejections, merging, metrics (here for the imaging phantoms and fixtures)."""
 
 from dataclasses import replace
 
