@@ -19,7 +19,7 @@ from pipeline.synth.dicom_writer import PatientIdentity, SeriesUIDs, write_ct_se
 PREPROCESS: dict[str, Any] = {
     "spacing_mm": 1.0, "cube_size": 12, "slice_px": 8, "hu_window": [-1000.0, 400.0],
     "hu_range": [-1024.0, 3071.0], "interpolator": "linear", "anti_alias": True,
-    "axes": "zyx-LPS-ascending",
+    "pad_hu": -1000.0, "axes": "zyx-LPS-ascending",
 }
 IDENTITY = PatientIdentity(
     patient_name="DOE^JANE", patient_id="PAT-0001", birth_date="19610203", sex="F", age="063Y",

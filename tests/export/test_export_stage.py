@@ -41,8 +41,8 @@ def stage_inputs(tmp_path):
     patches = tmp_path / "patches"
     patches.mkdir()
     np.save(patches / "cubes.npy", make_cubes(6))
-    write_json(patches / "preprocess.json", {k: PREPROCESS[k] for k in
-                                             ("spacing_mm", "cube_size", "hu_range")})
+    write_json(patches / "preprocess.json", {k: PREPROCESS[k] for k in (
+        "spacing_mm", "cube_size", "hu_range", "interpolator", "anti_alias", "pad_hu", "axes")})
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["export"] = {"opset": 17, "parity_atol": 1e-4, "large_batch": 8, "parity_samples": 6}
     params["cv"].update(folds=2, fold_ids=[0, 1])

@@ -23,6 +23,7 @@ from torch import nn
 
 from pipeline.data.cube_store import CubeFile
 from pipeline.data.inputs import model_inputs
+from pipeline.data.patches_format import Preprocess
 from pipeline.errors import ConfigError
 from pipeline.export.ensemble import ensemble_summary, load_fold_models
 from pipeline.export.metadata import build_metadata
@@ -30,7 +31,7 @@ from pipeline.export.onnx_export import EXPORTER, export_onnx
 from pipeline.export.params import ExportParams
 from pipeline.export.parity import ParityReport, check_parity
 from pipeline.export.runtime import open_session
-from pipeline.io import read_json, to_jsonable
+from pipeline.io import to_jsonable
 from pipeline.numerics import pin_torch_threads
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,9 @@ def load_parity_inputs(patches_dir: str | Path, input_kind: str, preprocess: Map
     path = patches_dir / "cubes.npy"
     if not path.is_file():
         raise ConfigError(f"{path}: cubes not found (run the patches stage)")
-    recorded = patches_dir / "preprocess.json"
+    recorded = patches_dir / Preprocess.file
     if recorded.is_file():
-        cut = read_json(recorded)
+        cut = Preprocess.read(recorded).to_dict()
         if _canonical(cut) != _canonical({k: preprocess.get(k) for k in cut}):
             raise ConfigError(f"{recorded}: preprocessing differs from the model's "
                               f"({cut} vs {dict(preprocess)}); retrain the model")

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import SimpleITK as sitk
 
 from pipeline.fingerprint.stats import (
@@ -27,7 +26,8 @@ from pipeline.fingerprint.stats import (
     summary,
 )
 from pipeline.imaging.lung import lung_mask
-from pipeline.io import read_csv
+from pipeline.imaging.resample_cohort import RESAMPLED_REJECTED
+from pipeline.imaging.volume_table import GEOMETRY
 from pipeline.parallel import ExecutorParams, map_items
 
 BODY_THRESHOLD_HU = -500.0
@@ -96,14 +96,14 @@ def _region(per_scan: Sequence[dict[str, Any]], region: str) -> dict[str, Any]:
 def resample_fingerprint(volumes_dir: Path, executor: ExecutorParams) -> dict[str, Any]:
     """Resample's part, from ``geometry.csv``, the volumes and ``rejected.csv`` of the output."""
     volumes_dir = Path(volumes_dir)
-    geometry = read_csv(volumes_dir / "geometry.csv", keep_default_na=False)
+    geometry = GEOMETRY.read(volumes_dir / GEOMETRY.file)
     tasks = [VolumeTask(str(volumes_dir / r["file"]),
                         str(volumes_dir / r["lung_file"]) if r.get("lung_file") else "")
              for r in geometry.to_dict("records")]
     per_scan = map_items(volume_facts, tasks, executor, desc="fingerprint")
-    rejected_path = volumes_dir / "rejected.csv"
-    rejected = read_csv(rejected_path, keep_default_na=False) if rejected_path.is_file() \
-        else pd.DataFrame(columns=["reason"])
+    rejected_path = volumes_dir / RESAMPLED_REJECTED.file
+    rejected = RESAMPLED_REJECTED.read(rejected_path) if rejected_path.is_file() \
+        else RESAMPLED_REJECTED.frame()
     sizes = np.array([p["size"] for p in per_scan], dtype=float).reshape(-1, 3)
     return {
         "scans": len(per_scan),
