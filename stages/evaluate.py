@@ -16,9 +16,10 @@ from pipeline.evaluation.figures import (
     training_curves_figure,
 )
 from pipeline.evaluation.froc import FP_RATES
+from pipeline.evaluation.output import write_predictions, write_table
 from pipeline.evaluation.params import EvaluateParams
 from pipeline.evaluation.run import evaluate_cv
-from pipeline.io import write_bytes, write_csv, write_json, write_text
+from pipeline.io import write_bytes, write_json, write_text
 
 
 def parse_args(argv=None):
@@ -76,9 +77,9 @@ def run(args) -> int:
     dirs = {role: [args.folds_dir / role / f"fold{i}" for i in folds]
             for role in ("model", "baseline")}
     ev = evaluate_cv(dirs["model"], dirs["baseline"], args.patches, cfg)
-    write_csv(args.predictions, ev.predictions, float_format="%.6f")
+    write_predictions(args.predictions, ev.predictions)
     for name, table in ev.plots.items():
-        write_csv(args.plots / name, table)
+        write_table(args.plots / name, table)
     write_json(args.metrics, ev.metrics)
     write_json(args.details, ev.details)
     write_bytes(args.montage, ev.montage_png)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ from pipeline.data.cube_store import CubeSource, iter_row_chunks, read_rows
 from pipeline.data.inputs import model_inputs
 from pipeline.errors import PipelineError
 from pipeline.io import read_csv
+
+INDEX_CHUNK_ROWS = 65_536
 
 
 def load_preprocess(patches_dir: str | Path) -> dict[str, Any]:
@@ -42,6 +44,45 @@ def load_index(patches_dir: str | Path) -> pd.DataFrame:
         raise PipelineError(f"{path}: expected the patches stage's index.csv, not found")
     return read_csv(path, dtype={"series_uid": str, "patient_id": str, "candidate_id": str,
                                  "annotation_id": str, "split": str})
+
+
+def iter_index(patches_dir: str | Path, columns: Iterable[str],
+               chunk_rows: int = INDEX_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """``index.csv``'s ``columns`` (ids as strings), ``chunk_rows`` rows at a time: a pass over
+    the index whose memory follows the chunk, not the number of candidates."""
+    path = Path(patches_dir) / "index.csv"
+    if not path.exists():
+        raise PipelineError(f"{path}: expected the patches stage's index.csv, not found")
+    cols = list(columns)
+    ids = {c: str for c in ("series_uid", "patient_id", "candidate_id", "annotation_id", "split")
+           if c in cols}
+    yield from pd.read_csv(path, usecols=cols, dtype=ids, chunksize=chunk_rows)
+
+
+def index_patients(patches_dir: str | Path) -> dict[str, str]:
+    """``{series_uid: patient_id}`` of every scan of ``index.csv`` (a later row wins)."""
+    out: dict[str, str] = {}
+    for chunk in iter_index(patches_dir, ("series_uid", "patient_id")):
+        last = chunk.drop_duplicates("series_uid", keep="last")
+        out.update(zip(last["series_uid"], last["patient_id"], strict=True))
+    return out
+
+
+def index_rows(patches_dir: str | Path, keys: Iterable[tuple[str, str]]
+               ) -> dict[tuple[str, str], int]:
+    """The ``row`` of each ``(series_uid, candidate_id)`` of ``keys`` found in ``index.csv``."""
+    wanted = {(str(s), str(c)) for s, c in keys}
+    out: dict[tuple[str, str], int] = {}
+    for chunk in iter_index(patches_dir, ("row", "series_uid", "candidate_id")):
+        if not wanted:
+            break
+        hit = pd.MultiIndex.from_arrays([chunk["series_uid"], chunk["candidate_id"]]).isin(
+            list(wanted))
+        for s, c, r in zip(chunk["series_uid"][hit], chunk["candidate_id"][hit],
+                           chunk["row"][hit], strict=True):
+            out[(s, c)] = int(r)
+            wanted.discard((s, c))
+    return out
 
 
 def data_hash(patches_dir: str | Path) -> str:
