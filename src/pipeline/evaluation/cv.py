@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.data.datasets import read_compact
 from pipeline.errors import PipelineError
 from pipeline.evaluation.froc import (
     FP_RATES,
@@ -39,7 +40,6 @@ CLASSIFICATION = ("auc", "sensitivity", "specificity", "precision", "f1")
 #: an oof.csv's ids: series and patient are held as categories, the candidate as an integer
 ID_COLUMNS = ("series_uid", "patient_id", "candidate_id")
 READ_CHUNK_ROWS = 16_384
-_CANONICAL_INT = r"-?(?:0|[1-9][0-9]{0,17})"  # text that int64 gives back unchanged
 _NO_SCAN = ScanEntries(np.zeros(0, bool), np.zeros(0), np.zeros(0, bool))
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 
@@ -53,96 +53,25 @@ class Cohort:
     scans: pd.DataFrame            # series_uid, patient_id of every evaluated scan
 
 
-class _Codes:
-    """Integer codes of one id column's distinct strings, in order of first appearance."""
-
-    def __init__(self, column: str) -> None:
-        self.column = column
-        self.code_of: dict[str, int] = {}
-
-    def encode(self, values: pd.Series, path: Path) -> np.ndarray:
-        if values.isna().any():
-            raise PipelineError(f"{path}: {self.column} is empty in some rows")
-        local, uniques = pd.factorize(values)
-        lut = np.array([self.code_of.setdefault(str(u), len(self.code_of)) for u in uniques],
-                       dtype=np.int64)
-        return lut[local] if len(uniques) else _NO_ROWS
-
-    def categorical(self, codes: np.ndarray) -> pd.Categorical:
-        """The codes as a categorical with sorted categories (codes then sort as the text)."""
-        names = list(self.code_of)
-        order = sorted(range(len(names)), key=names.__getitem__)
-        rank = np.empty(len(names), dtype=np.int64)
-        rank[order] = np.arange(len(names))
-        return pd.Categorical.from_codes(rank[codes] if len(names) else codes,
-                                         categories=[names[i] for i in order])
-
-
-def _candidate_ids(values: pd.Series, path: Path) -> pd.Series:
-    if values.isna().any():
-        raise PipelineError(f"{path}: candidate_id is empty in some rows")
-    if values.str.fullmatch(_CANONICAL_INT).all():
-        return values.astype(np.int64)
-    return values
-
-
-def _join_ids(parts: list[pd.Series]) -> pd.Series:
-    """Integers when every part is (the text of each is its id), else the text."""
-    if not parts:
-        return pd.Series(_NO_ROWS)
-    if all(p.dtype == np.int64 for p in parts):
-        return pd.Series(np.concatenate([p.to_numpy() for p in parts]))
-    return pd.concat([p.astype(str) for p in parts], ignore_index=True)
-
-
-def _narrow(values: np.ndarray) -> np.ndarray:
-    """Integer columns (fold, label, prediction) in the smallest integer type that holds them."""
-    if values.dtype.kind in "iu" and len(values):
-        return pd.to_numeric(pd.Series(values), downcast="integer").to_numpy()
-    return values
-
-
 def read_oof(paths: Sequence[str | Path], chunk_rows: int = READ_CHUNK_ROWS) -> pd.DataFrame:
     """Concatenate the folds' ``oof.csv`` files; each patient must be scored by exactly one fold.
 
     Rows are sorted by ``series_uid`` then ``candidate_id`` (as text). The table is compact and
-    writes the same CSV text as the files' rows: ``series_uid`` and ``patient_id`` are
-    categoricals with sorted categories, ``candidate_id`` is int64 when every id is a plain
-    decimal integer (else text), integer columns take the smallest integer type. Each file is
-    read ``chunk_rows`` rows at a time, so no file's text is held whole.
+    writes the same CSV text as the files' rows (:func:`pipeline.data.datasets.read_compact`):
+    ``series_uid`` and ``patient_id`` are categoricals with sorted categories, ``candidate_id``
+    is int64 when every id is a plain decimal integer (else text), integer columns take the
+    smallest integer type; the files are read ``chunk_rows`` rows at a time.
     """
     if not paths:
         raise PipelineError("expected at least one fold's oof.csv, got none")
-    codes = {c: _Codes(c) for c in ID_COLUMNS[:2]}
-    columns: list[str] | None = None
-    parts: dict[str, list[np.ndarray]] = {}
-    ids: list[pd.Series] = []
     for path in map(Path, paths):
         if not path.is_file():
             raise PipelineError(f"{path}: expected a train stage's oof.csv, not found")
-        for chunk in pd.read_csv(path, chunksize=chunk_rows, dtype={c: str for c in ID_COLUMNS}):
-            columns = columns or list(chunk.columns)
-            if list(chunk.columns) != columns or not set(ID_COLUMNS) <= set(columns):
-                raise PipelineError(f"{path}: expected the columns {columns} with "
-                                    f"{list(ID_COLUMNS)}, got {list(chunk.columns)}")
-            if not len(chunk):
-                continue
-            for col in columns:
-                if col in codes:
-                    parts.setdefault(col, []).append(codes[col].encode(chunk[col], path))
-                elif col == "candidate_id":
-                    ids.append(_candidate_ids(chunk[col], path))
-                else:
-                    parts.setdefault(col, []).append(chunk[col].to_numpy())
-    data: dict[str, Any] = {}
-    for col in columns or []:
-        if col in codes:
-            data[col] = codes[col].categorical(np.concatenate(parts.pop(col, [_NO_ROWS])))
-        elif col == "candidate_id":
-            data[col] = _join_ids(ids)
-        else:
-            data[col] = _narrow(np.concatenate(parts.pop(col, [np.zeros(0)])))
-    oof = pd.DataFrame(data, columns=columns)
+    oof = read_compact(paths, chunk_rows=chunk_rows)
+    missing = [c for c in ID_COLUMNS if c not in oof.columns]
+    if missing:
+        raise PipelineError(f"{paths[0]}: expected the columns {list(ID_COLUMNS)} of an "
+                            f"oof.csv, missing {missing}")
     _check_one_fold_per_patient(oof)
     oof = oof.take(_text_order(oof)).reset_index(drop=True)
     if _has_duplicates(oof):

@@ -19,7 +19,12 @@ import pandas as pd
 import torch
 
 from pipeline.data.cube_store import CubeFile
-from pipeline.data.datasets import PatchDataset, data_hash, load_index, load_preprocess
+from pipeline.data.datasets import (
+    PatchDataset,
+    data_hash,
+    load_index_compact,
+    load_preprocess,
+)
 from pipeline.data.folds import plan_fold, read_folds
 from pipeline.data.params import CvParams
 from pipeline.errors import ConfigError, PipelineError
@@ -43,6 +48,9 @@ from pipeline.training.seed import seed_everything
 
 log = logging.getLogger(__name__)
 
+#: what training reads of the patches' index.csv
+INDEX_COLUMNS = ["row", "series_uid", "patient_id", "candidate_id", "coordX", "coordY", "coordZ",
+                 "label"]
 OOF_COLUMNS = ["fold", "series_uid", "patient_id", "candidate_id", "coordX", "coordY", "coordZ",
                "label", "probability", "threshold", "prediction"]
 CUBES_FILE = "cubes.npy"
@@ -106,7 +114,7 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
     pin_mmap_threshold()  # the streamed batches must not grow the heap (pipeline.memory)
     generator = seed_everything(cfg.seed)
     preprocess = model_preprocess(load_preprocess(patches_dir), cfg)
-    index = load_index(patches_dir)
+    index = load_index_compact(patches_dir, INDEX_COLUMNS)  # a few bytes per candidate
     cubes = open_cubes(patches_dir)
     if len(cubes) != len(index) or (len(index) and not np.array_equal(
             index["row"].to_numpy(), np.arange(len(index)))):
@@ -114,10 +122,13 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
                             f"({len(index)} rows, {len(cubes)} cubes)")
     plan = plan_fold(index, read_folds(folds_csv), fold, cv.inner_val, cv.seed)
     rows = {role: plan.rows(role) for role in ("train", "val", "heldout")}
+    del plan
     for role, r in rows.items():
         if not len(r):
             raise PipelineError(f"fold {fold}: no {role} candidates; use fewer cv.folds")
     labels = index["label"].to_numpy(dtype=np.int64)
+    held = index.iloc[rows["heldout"]]
+    del index  # only the held-out rows' ids are written (the oof table)
     kind = input_kind(cfg.model)
     kwargs = default_model_kwargs(cfg.model, preprocess)
     model = build_model(cfg.model, **kwargs)
@@ -144,7 +155,6 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
     model = model.to("cpu").eval()
     val_p = predict_batches(model, val_ds.iter_inputs(INFER_BATCH))
     threshold = choose_threshold(labels[rows["val"]], val_p, cfg.threshold, cfg.target_sensitivity)
-    held = index.iloc[rows["heldout"]]
     held_p = predict_batches(model, held_ds.iter_inputs(INFER_BATCH))
     oof = held.assign(fold=fold, probability=np.round(held_p, 6), threshold=round(threshold, 6),
                       prediction=(held_p >= threshold).astype(np.int64))[OOF_COLUMNS]
