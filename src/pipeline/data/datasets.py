@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from pipeline.data.augment import add_noise, augment_cube, random_intensity
 from pipeline.data.cube_store import CubeSource, iter_row_chunks, read_rows
 from pipeline.data.inputs import model_inputs
+from pipeline.data.patches_format import Preprocess
 from pipeline.errors import InputError, PipelineError
 from pipeline.io import read_csv
 
@@ -30,11 +31,15 @@ INDEX_CHUNK_ROWS = 65_536
 
 
 def load_preprocess(patches_dir: str | Path) -> dict[str, Any]:
-    """Read ``preprocess.json`` from the patches folder."""
-    path = Path(patches_dir) / "preprocess.json"
+    """Read ``preprocess.json`` from the patches folder, checked against its contract
+    (:class:`~pipeline.data.patches_format.Preprocess`); the dict keeps the file's key order, which
+    the checkpoint records."""
+    path = Path(patches_dir) / Preprocess.file
     if not path.exists():
         raise PipelineError(f"{path}: expected the patches stage's preprocess.json, not found")
-    return json.loads(path.read_text(encoding="utf-8"))
+    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    Preprocess.from_dict(record, str(path))
+    return record
 
 
 def load_index(patches_dir: str | Path) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from pipeline.data.datasets import (
     load_index_compact,
     load_preprocess,
 )
-from pipeline.data.folds import plan_fold, read_folds
+from pipeline.data.folds import SPLITS, plan_fold, read_folds
 from pipeline.data.patches_format import CUBES_FILE
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.io import clean_nan
@@ -120,7 +120,7 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
         raise PipelineError(f"{patches_dir}: index.csv rows do not match cubes.npy "
                             f"({len(index)} rows, {len(cubes)} cubes)")
     plan = plan_fold(index, read_folds(folds_csv), fold, cv.inner_val, cv.seed)
-    rows = {role: plan.rows(role) for role in ("train", "val", "heldout")}
+    rows = {role: plan.rows(role) for role in SPLITS}
     del plan
     for role, r in rows.items():
         if not len(r):
