@@ -18,12 +18,16 @@ candidates (LUNA16: ~1:500), and ``annotations.csv``. Then every step runs as it
 - ``infer``: fold 0's model scores every candidate, streamed from ``cubes.npy``, and writes the
   five folds' ``oof.csv`` (the out-of-fold scoring of five folds, done by one model);
 - ``evaluate``: ``stages/evaluate.py`` on those folds (the baseline = the same model) with
-  ``evaluate.bootstrap`` 0 and ``--bootstrap`` resamples, to separate the per-resample cost.
+  ``evaluate.bootstrap`` 0 and ``--bootstrap`` resamples;
+- ``bootstrap``: the paired patient bootstrap alone (``pipeline.evaluation.cv.bootstrap``, both
+  models) for ``--bootstrap-timing`` resamples on the same tables, timed in-process: the
+  per-resample cost, which the difference of the two evaluate runs no longer resolves (a
+  resample takes well under a second, less than the run-to-run noise of a shared machine).
 
 Reported per step: wall seconds, CPU seconds, peak RSS (``ru_maxrss`` of the process; a pool
 worker's own peak if larger) and seconds per 10,000 candidates; per size: disk of the patches.
 Results: a printed table and ``--json``; ``--estimate`` extrapolates to full LUNA16 from the
-two largest sizes (a straight line through them).
+largest size's per-candidate rates (see :func:`estimate`).
 
     python benchmarks/scale.py --sizes 50000 100000 [--work DIR] [--json FILE]
 """
@@ -186,7 +190,7 @@ def disk_bytes(folder: Path) -> dict[str, int]:
 
 def infer_all(patches: Path, folds_csv: Path, train_dir: Path, out: Path) -> None:
     """Fold 0's model over every candidate (streamed), written as five folds' outputs."""
-    from pipeline.data.datasets import PatchDataset, load_index
+    from pipeline.data.datasets import PatchDataset, load_index_compact
     from pipeline.data.folds import read_folds
     from pipeline.memory import pin_mmap_threshold
     from pipeline.models.inference import predict_batches
@@ -196,13 +200,13 @@ def infer_all(patches: Path, folds_csv: Path, train_dir: Path, out: Path) -> Non
         load_checkpoint,
         model_from_checkpoint,
     )
-    from pipeline.training.run import INFER_BATCH, OOF_COLUMNS, open_cubes
+    from pipeline.training.run import INDEX_COLUMNS, INFER_BATCH, OOF_COLUMNS, open_cubes
 
     pin_torch_threads()
     pin_mmap_threshold()  # as fit_fold does
     ckpt = load_checkpoint(train_dir / "model.pt")
     model = model_from_checkpoint(ckpt)
-    index = load_index(patches)
+    index = load_index_compact(patches, INDEX_COLUMNS)  # as fit_fold reads it
     labels = index["label"].to_numpy(dtype=np.int64)
     ds = PatchDataset(open_cubes(patches), labels, ckpt["input_kind"], ckpt["preprocess"])
     p = predict_batches(model, ds.iter_inputs(INFER_BATCH))
@@ -220,6 +224,26 @@ def infer_all(patches: Path, folds_csv: Path, train_dir: Path, out: Path) -> Non
         (d / "summary.json").write_text(summary, encoding="utf-8")
     if not (out / "baseline").exists():
         (out / "baseline").symlink_to("model")
+
+
+def time_bootstrap(patches: Path, folds_dir: Path, resamples: int, out: Path) -> None:
+    """Seconds per resample of the evaluate stage's paired bootstrap (model and baseline)."""
+    from pipeline.evaluation.cv import bootstrap, read_oof, score, share_columns
+    from pipeline.evaluation.run import read_cohort
+    from pipeline.memory import pin_mmap_threshold
+
+    pin_mmap_threshold()  # as evaluate_cv does
+    dirs = {role: sorted((folds_dir / role).glob("fold*")) for role in ("model", "baseline")}
+    model_oof = read_oof([d / "oof.csv" for d in dirs["model"]])
+    baseline_oof = share_columns(read_oof([d / "oof.csv" for d in dirs["baseline"]]), model_oof)
+    cohort = read_cohort(patches)
+    scored = {"model": score(model_oof, cohort), "baseline": score(baseline_oof, cohort)}
+    start = time.perf_counter()
+    bootstrap(scored, cohort, resamples, seed=0)
+    seconds = time.perf_counter() - start
+    out.write_text(json.dumps({"resamples": resamples, "bootstrap_seconds": round(seconds, 3),
+                               "seconds_per_resample": round(seconds / max(resamples, 1), 4)}),
+                   encoding="utf-8")
 
 
 def run_size(work: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -266,6 +290,11 @@ def run_size(work: Path, n: int, args: argparse.Namespace) -> dict[str, Any]:
             str(out / "montage.png"), "--model-card", str(out / "card.md"), "--figures",
             str(out / "figures"), "--train-curves", str(out / "none"), "--params", str(prm)],
             root / f"{name}.log"))
+    timing = root / "bootstrap_timing.json"
+    steps.append(measure("bootstrap", [str(Path(__file__).resolve()), "_bootstrap", str(patches),
+                                       str(root / "cv"), str(args.bootstrap_timing),
+                                       str(timing)], root / "bootstrap.log"))
+    steps[-1].update(json.loads(timing.read_text(encoding="utf-8")))
     for s in steps:
         s["seconds_per_10k"] = round(s["seconds"] * 10_000 / n, 3)
     result = {"size": n, "cohort": cohort, "patches_disk_bytes": disk, "steps": steps}
@@ -288,14 +317,19 @@ def estimate(results: list[dict[str, Any]], bootstrap: int) -> dict[str, Any]:
 
     A line through two sizes would also be exact for linear work, but on a shared machine one
     noisy step can tilt it below zero; the per-candidate rate of the largest run is the robust
-    reading. Training also gets the range of both runs' samples/s.
+    reading. Training also gets the range of both runs' samples/s. A resample's cost comes from
+    the ``bootstrap`` step (timed alone) when the run has it, else from the difference of the
+    two evaluate runs (``None`` when that difference is not positive: below the noise).
     """
     big = max(results, key=lambda r: r["size"])
     scale = LUNA16["candidates"] / big["size"]
     step = {s["step"]: s for s in big["steps"]}
     eval0 = step["evaluate_b0"]["seconds"] * scale
-    per_resample = ((step[f"evaluate_b{bootstrap}"]["seconds"] - step["evaluate_b0"]["seconds"])
-                    / max(bootstrap, 1) * scale)
+    if "bootstrap" in step:
+        per_resample: float | None = step["bootstrap"]["seconds_per_resample"] * scale
+    else:
+        diff = step[f"evaluate_b{bootstrap}"]["seconds"] - step["evaluate_b0"]["seconds"]
+        per_resample = diff / max(bootstrap, 1) * scale if diff > 0 else None
     rates = [next(s["samples_per_second"] for s in r["steps"] if s["step"] == "train")
              for r in results]
     per_cube = big["patches_disk_bytes"]["apparent"] / big["size"]
@@ -308,8 +342,10 @@ def estimate(results: list[dict[str, Any]], bootstrap: int) -> dict[str, Any]:
         "train_k20_epoch_hours_seed2d": round(step["train_k20"]["seconds"] * scale / 3600, 2),
         "infer_all_hours_seed2d": round(step["infer"]["seconds"] * scale / 3600, 2),
         "evaluate_hours_bootstrap0": round(eval0 / 3600, 3),
-        "evaluate_seconds_per_resample": round(per_resample, 1),
-        "evaluate_hours_bootstrap1000": round((eval0 + 1000 * per_resample) / 3600, 1),
+        "evaluate_seconds_per_resample": (None if per_resample is None
+                                          else round(per_resample, 2)),
+        "evaluate_hours_bootstrap1000": (None if per_resample is None
+                                         else round((eval0 + 1000 * per_resample) / 3600, 2)),
         "peak_rss_mb": {s["step"]: s["peak_rss_mb"] for s in big["steps"]},
     }
 
@@ -338,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "_infer":
         infer_all(*(Path(a) for a in argv[1:5]))
         return 0
+    if argv and argv[0] == "_bootstrap":
+        time_bootstrap(Path(argv[1]), Path(argv[2]), int(argv[3]), Path(argv[4]))
+        return 0
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[50_000, 100_000])
@@ -345,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ratio", type=int, default=500)
     p.add_argument("--volumes", type=int, default=8, help="distinct volume files")
     p.add_argument("--bootstrap", type=int, default=10)
+    p.add_argument("--bootstrap-timing", type=int, default=100,
+                   help="resamples of the timed bootstrap step")
     p.add_argument("--work", type=Path, default=None, help="default: a temporary folder")
     p.add_argument("--json", type=Path, default=REPO / "benchmarks" / "scale_results.json")
     p.add_argument("--keep", action="store_true", help="keep each size's cubes.npy")

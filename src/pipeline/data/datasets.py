@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,23 @@ from torch.utils.data import Dataset
 from pipeline.data.augment import add_noise, augment_cube, random_intensity
 from pipeline.data.cube_store import CubeSource, iter_row_chunks, read_rows
 from pipeline.data.inputs import model_inputs
-from pipeline.errors import PipelineError
+from pipeline.data.patches_format import Preprocess
+from pipeline.errors import InputError, PipelineError
 from pipeline.io import read_csv
+
+INDEX_CHUNK_ROWS = 65_536
 
 
 def load_preprocess(patches_dir: str | Path) -> dict[str, Any]:
-    """Read ``preprocess.json`` from the patches folder."""
-    path = Path(patches_dir) / "preprocess.json"
+    """Read ``preprocess.json`` from the patches folder, checked against its contract
+    (:class:`~pipeline.data.patches_format.Preprocess`); the dict keeps the file's key order, which
+    the checkpoint records."""
+    path = Path(patches_dir) / Preprocess.file
     if not path.exists():
         raise PipelineError(f"{path}: expected the patches stage's preprocess.json, not found")
-    return json.loads(path.read_text(encoding="utf-8"))
+    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    Preprocess.from_dict(record, str(path))
+    return record
 
 
 def load_index(patches_dir: str | Path) -> pd.DataFrame:
@@ -42,6 +49,175 @@ def load_index(patches_dir: str | Path) -> pd.DataFrame:
         raise PipelineError(f"{path}: expected the patches stage's index.csv, not found")
     return read_csv(path, dtype={"series_uid": str, "patient_id": str, "candidate_id": str,
                                  "annotation_id": str, "split": str})
+
+
+#: text that int64 gives back unchanged (no sign but minus, no leading zero, at most 18 digits)
+_CANONICAL_INT = r"-?(?:0|[1-9][0-9]{0,17})"
+
+
+class _Codes:
+    """Integer codes of one id column's distinct strings, in order of first appearance."""
+
+    def __init__(self, column: str) -> None:
+        self.column = column
+        self.code_of: dict[str, int] = {}
+
+    def encode(self, values: pd.Series, path: Path) -> np.ndarray:
+        if values.isna().any():
+            raise PipelineError(f"{path}: {self.column} is empty in some rows")
+        local, uniques = pd.factorize(values)
+        lut = np.array([self.code_of.setdefault(str(u), len(self.code_of)) for u in uniques],
+                       dtype=np.int64)
+        return lut[local] if len(uniques) else np.zeros(0, np.int64)
+
+    def categorical(self, codes: np.ndarray) -> pd.Categorical:
+        """The codes as a categorical with sorted categories (codes then sort as the text)."""
+        names = list(self.code_of)
+        order = sorted(range(len(names)), key=names.__getitem__)
+        rank = np.empty(len(names), dtype=np.int64)
+        rank[order] = np.arange(len(names))
+        return pd.Categorical.from_codes(rank[codes] if len(names) else codes,
+                                         categories=[names[i] for i in order])
+
+
+def _integer_ids(values: pd.Series, column: str, path: Path) -> pd.Series:
+    if values.isna().any():
+        raise PipelineError(f"{path}: {column} is empty in some rows")
+    if values.str.fullmatch(_CANONICAL_INT).all():
+        return values.astype(np.int64)
+    return values
+
+
+def _join_ids(parts: list[pd.Series]) -> pd.Series:
+    """Integers when every part is (the text of each is its id), else the text."""
+    if all(p.dtype == np.int64 for p in parts):
+        return pd.Series(np.concatenate([p.to_numpy() for p in parts] or [np.zeros(0, int)]))
+    return pd.concat([p.astype(str) for p in parts], ignore_index=True)
+
+
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """An integer column in the smallest integer type that holds it (the same text)."""
+    if values.dtype.kind in "iu" and len(values):
+        return pd.to_numeric(pd.Series(values), downcast="integer").to_numpy()
+    return values
+
+
+def _check_numbers(chunk: pd.DataFrame, columns: Sequence[str], path: Path, offset: int) -> None:
+    """Every cell of ``columns`` is a number; else one line naming the file, row and column."""
+    for col in columns:
+        values = chunk[col]
+        if pd.api.types.is_numeric_dtype(values) and not values.isna().any():
+            continue
+        bad = pd.to_numeric(values, errors="coerce").isna().to_numpy()
+        i = int(bad.argmax())
+        raise InputError(f"{path}: row {offset + i + 1} (line {offset + i + 2}), column {col}: "
+                         f"expected a number, got {values.iloc[i]!r}")
+
+
+def read_compact(paths: Sequence[str | Path], categorical: Sequence[str] = ("series_uid",
+                                                                             "patient_id"),
+                 integer_ids: Sequence[str] = ("candidate_id",),
+                 columns: Sequence[str] | None = None,
+                 chunk_rows: int = INDEX_CHUNK_ROWS,
+                 numeric: Sequence[str] = ()) -> pd.DataFrame:
+    """CSV files of one header stacked in file order, in small types, read ``chunk_rows`` rows
+    at a time (no file's text columns are held whole).
+
+    ``categorical`` id columns become categoricals with sorted categories (shared by every
+    file), ``integer_ids`` become int64 where every id of the files is a plain decimal integer
+    (else they stay text), other integer columns take the smallest integer type that holds
+    them; floats stay float64. Written back with ``to_csv``, each row has the files' text. An
+    empty id is a :class:`~pipeline.errors.PipelineError`. ``columns``: read only these.
+    ``numeric``: columns whose every cell must be a number (else one line naming the file, row
+    and column).
+    """
+    ids = {c: str for c in (*categorical, *integer_ids)}
+    codes = {c: _Codes(c) for c in categorical}
+    header: list[str] | None = None
+    parts: dict[str, list[Any]] = {}
+    for path in map(Path, paths):
+        offset = 0
+        for chunk in pd.read_csv(path, usecols=None if columns is None else list(columns),
+                                 dtype=ids, chunksize=chunk_rows):
+            header = header or list(chunk.columns)
+            if list(chunk.columns) != header:
+                raise PipelineError(f"{path}: expected the columns {header}, got "
+                                    f"{list(chunk.columns)}")
+            if not len(chunk):
+                continue
+            _check_numbers(chunk, [c for c in numeric if c in header], path, offset)
+            offset += len(chunk)
+            for col in header:
+                if col in codes:
+                    part: Any = codes[col].encode(chunk[col], path)
+                elif col in integer_ids:
+                    part = _integer_ids(chunk[col], col, path)
+                else:
+                    part = chunk[col].to_numpy()
+                parts.setdefault(col, []).append(part)
+    data: dict[str, Any] = {}
+    for col in header or []:
+        got = parts.pop(col, [])
+        if col in codes:
+            data[col] = codes[col].categorical(np.concatenate(got or [np.zeros(0, np.int64)]))
+        elif col in integer_ids:
+            data[col] = _join_ids(got)
+        else:
+            data[col] = _narrow(np.concatenate(got or [np.zeros(0)]))
+    return pd.DataFrame(data, columns=header)
+
+
+def load_index_compact(patches_dir: str | Path, columns: Sequence[str] | None = None
+                       ) -> pd.DataFrame:
+    """``index.csv`` (``columns`` of it) in small types (:func:`read_compact`): a few bytes per
+    candidate and id instead of a Python string per id."""
+    path = Path(patches_dir) / "index.csv"
+    if not path.exists():
+        raise PipelineError(f"{path}: expected the patches stage's index.csv, not found")
+    try:
+        return read_compact([path], columns=columns)
+    except ValueError as exc:  # pandas: a column of ``columns`` is not in the file
+        raise PipelineError(f"{path}: expected the columns {list(columns or [])}: {exc}"
+                            ) from None
+
+
+def iter_index(patches_dir: str | Path, columns: Iterable[str],
+               chunk_rows: int = INDEX_CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """``index.csv``'s ``columns`` (ids as strings), ``chunk_rows`` rows at a time: a pass over
+    the index whose memory follows the chunk, not the number of candidates."""
+    path = Path(patches_dir) / "index.csv"
+    if not path.exists():
+        raise PipelineError(f"{path}: expected the patches stage's index.csv, not found")
+    cols = list(columns)
+    ids = {c: str for c in ("series_uid", "patient_id", "candidate_id", "annotation_id", "split")
+           if c in cols}
+    yield from pd.read_csv(path, usecols=cols, dtype=ids, chunksize=chunk_rows)
+
+
+def index_patients(patches_dir: str | Path) -> dict[str, str]:
+    """``{series_uid: patient_id}`` of every scan of ``index.csv`` (a later row wins)."""
+    out: dict[str, str] = {}
+    for chunk in iter_index(patches_dir, ("series_uid", "patient_id")):
+        last = chunk.drop_duplicates("series_uid", keep="last")
+        out.update(zip(last["series_uid"], last["patient_id"], strict=True))
+    return out
+
+
+def index_rows(patches_dir: str | Path, keys: Iterable[tuple[str, str]]
+               ) -> dict[tuple[str, str], int]:
+    """The ``row`` of each ``(series_uid, candidate_id)`` of ``keys`` found in ``index.csv``."""
+    wanted = {(str(s), str(c)) for s, c in keys}
+    out: dict[tuple[str, str], int] = {}
+    for chunk in iter_index(patches_dir, ("row", "series_uid", "candidate_id")):
+        if not wanted:
+            break
+        hit = pd.MultiIndex.from_arrays([chunk["series_uid"], chunk["candidate_id"]]).isin(
+            list(wanted))
+        for s, c, r in zip(chunk["series_uid"][hit], chunk["candidate_id"][hit],
+                           chunk["row"][hit], strict=True):
+            out[(s, c)] = int(r)
+            wanted.discard((s, c))
+    return out
 
 
 def data_hash(patches_dir: str | Path) -> str:

@@ -80,6 +80,7 @@ class FrocResult:
     n_double_hits: int = 0             # extra candidates on an already-hit nodule
     n_dropped: int = 0                 # candidates over the per-scan cap
     scans: tuple[ScanEntries, ...] = ()  # one per evaluated scan, for the bootstrap
+    scan_ids: tuple[str, ...] = ()     # the uid of each of ``scans`` but the empty padding
 
 
 @dataclass(frozen=True)
@@ -257,7 +258,8 @@ def sensitivities_at(fps: np.ndarray, sens: np.ndarray, fp_rates: Sequence[float
     return {float(r): float(np.interp(r, fps, sens)) for r in fp_rates}
 
 
-def _cpm(values: Iterable[float]) -> float:
+def mean_sensitivity(values: Iterable[float]) -> float:
+    """The CPM of sensitivities at the FP rates: their mean (NaN without any)."""
     vals = list(values)
     return float(np.mean(vals)) if vals else float("nan")
 
@@ -338,11 +340,11 @@ def froc(candidates: pd.DataFrame, annotations: pd.DataFrame, n_scans: int | Non
     sensitivities = sensitivities_at(fps, sens, fp_rates)
     n_fp = int((matching.is_kept & ~matching.is_hit & ~matching.is_ignored).sum())
     return FrocResult(
-        curve=curve, sensitivities=sensitivities, cpm=_cpm(sensitivities.values()),
+        curve=curve, sensitivities=sensitivities, cpm=mean_sensitivity(sensitivities.values()),
         n_nodules=len(a_uid), n_scans=total_scans,
         n_detected=int(np.isfinite(matching.nodule_scores).sum()), n_false_positives=n_fp,
         n_ignored=int(matching.is_ignored.sum()), n_double_hits=matching.n_double_hits,
-        n_dropped=int((~matching.is_kept).sum()), scans=tuple(entries))
+        n_dropped=int((~matching.is_kept).sum()), scans=tuple(entries), scan_ids=tuple(ids))
 
 
 def bootstrap_sensitivities(result: FrocResult, n_resamples: int, seed: int,

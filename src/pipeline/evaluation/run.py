@@ -2,7 +2,10 @@
 difference, per-fold spread, DVC plots, a Grad-CAM montage and the model card.
 
 Returns everything the ``evaluate`` stage writes, as tables, dicts, PNG bytes and Markdown, so the
-stage script only writes files.
+stage script only writes files (the per-candidate tables through
+:mod:`pipeline.evaluation.output`, chunk by chunk). Per candidate it holds the two compact
+out-of-fold tables (:func:`pipeline.evaluation.cv.read_oof`), the PR tables and the confusion
+table as a categorical; the index is read in chunks.
 """
 
 from __future__ import annotations
@@ -22,27 +25,30 @@ import pandas as pd
 import torch
 
 from pipeline.data.candidates import ANNOTATION_COLUMNS
-from pipeline.data.datasets import load_index
+from pipeline.data.datasets import index_patients, index_rows
 from pipeline.data.generated import read_generator_record
 from pipeline.data.inputs import model_inputs
 from pipeline.errors import PipelineError
 from pipeline.evaluation.cv import (
     CLASSIFICATION,
     Cohort,
+    Scored,
     bootstrap,
-    figures,
-    froc_of,
     interval,
     per_fold,
     read_oof,
+    score,
+    share_columns,
     spread,
 )
-from pipeline.evaluation.froc import FP_RATES
+from pipeline.evaluation.froc import FP_RATES, FrocResult
 from pipeline.evaluation.gradcam import grad_cam
+from pipeline.evaluation.output import Predictions
 from pipeline.evaluation.params import EvaluateParams
 from pipeline.evaluation.report import GROUPS, axial_views, render_montage
 from pipeline.evaluation.track import generated_track
 from pipeline.io import clean_nan, read_csv
+from pipeline.memory import pin_mmap_threshold
 from pipeline.metrics import pr_table, roc_table
 from pipeline.training.checkpoint import load_checkpoint, model_from_checkpoint
 from pipeline.training.run import open_cubes
@@ -59,7 +65,7 @@ METRICS_HEADLINE = ("auc", "cpm", "sensitivity", "specificity")
 class Evaluation:
     """The outputs of ``evaluate``."""
 
-    predictions: pd.DataFrame        # out-of-fold predictions of the model and the baseline
+    predictions: Predictions         # out-of-fold predictions of the model and the baseline
     metrics: dict[str, Any]          # metrics/evaluate.json: the headline figures
     details: dict[str, Any]          # reports/evaluation.json: per fold, FROC points, provenance
     plots: dict[str, pd.DataFrame]   # file name under plots/eval -> table
@@ -70,7 +76,7 @@ class Evaluation:
 def read_cohort(patches_dir: str | Path) -> Cohort:
     """Annotations, excluded findings and scans of the patches folder."""
     patches_dir = Path(patches_dir)
-    index = load_index(patches_dir)
+    patient_of = index_patients(patches_dir)
     ann_path = patches_dir / "annotations.csv"
     if not ann_path.is_file():
         raise PipelineError(f"{ann_path}: expected the patches stage's annotations, not found")
@@ -78,7 +84,6 @@ def read_cohort(patches_dir: str | Path) -> Cohort:
     exc_path = patches_dir / "annotations_excluded.csv"
     excluded = (read_csv(exc_path, dtype={"seriesuid": str}) if exc_path.is_file()
                 else pd.DataFrame(columns=ANNOTATION_COLUMNS))
-    patient_of = dict(zip(index["series_uid"], index["patient_id"], strict=False))
     patient_of.update(zip(annotations["seriesuid"], annotations["patient_id"], strict=True))
     excluded = excluded[excluded["seriesuid"].isin(set(patient_of))].assign(
         patient_id=lambda f: f["seriesuid"].map(patient_of))
@@ -87,12 +92,11 @@ def read_cohort(patches_dir: str | Path) -> Cohort:
     return Cohort(annotations=annotations, excluded=excluded, scans=scans)
 
 
-def compare(model_oof: pd.DataFrame, baseline_oof: pd.DataFrame, cohort: Cohort,
-            cfg: EvaluateParams) -> dict[str, Any]:
+def compare(model: Scored, baseline: Scored, cohort: Cohort, cfg: EvaluateParams
+            ) -> dict[str, Any]:
     """Out-of-fold figures with CIs for both models and their paired differences."""
-    points = {"model": figures(model_oof, cohort), "baseline": figures(baseline_oof, cohort)}
-    reps = bootstrap({"model": model_oof, "baseline": baseline_oof}, cohort, cfg.bootstrap,
-                     cfg.seed)
+    points = {"model": model.figures(), "baseline": baseline.figures()}
+    reps = bootstrap({"model": model, "baseline": baseline}, cohort, cfg.bootstrap, cfg.seed)
     out: dict[str, Any] = {}
     for name in ("model", "baseline"):
         out[name] = {k: interval(points[name][k], reps[name].get(k, [])) for k in points[name]}
@@ -104,40 +108,50 @@ def compare(model_oof: pd.DataFrame, baseline_oof: pd.DataFrame, cohort: Cohort,
     return out
 
 
-def _curve(fr: Any) -> pd.DataFrame:
+def _curve(fr: FrocResult) -> pd.DataFrame:
     curve = fr.curve[np.isfinite(fr.curve["threshold"])]  # the FROC template drops 0 FPs/scan
     return curve.round(6).reset_index(drop=True)
 
 
-def plot_tables(model_oof: pd.DataFrame, baseline_oof: pd.DataFrame, cohort: Cohort
-                ) -> dict[str, pd.DataFrame]:
+def confusion_table(labels: np.ndarray, predictions: np.ndarray) -> pd.DataFrame:
+    """``actual, predicted`` class names of each candidate, as categoricals (a byte per cell)."""
+    return pd.DataFrame({
+        name: pd.Categorical.from_codes(np.asarray(v, dtype=np.int8), categories=CLASS_NAMES)
+        for name, v in (("actual", labels), ("predicted", predictions))})
+
+
+def plot_tables(model: Scored, baseline: Scored) -> dict[str, pd.DataFrame]:
     """ROC, PR and FROC of both models (out of fold), and the model's confusion at threshold."""
     tables: dict[str, pd.DataFrame] = {}
-    for suffix, oof in (("", model_oof), ("_baseline", baseline_oof)):
-        y, p = oof["label"].to_numpy(), oof["probability"].to_numpy()
+    for suffix, scored in (("", model), ("_baseline", baseline)):
+        y, p = scored.oof["label"].to_numpy(), scored.oof["probability"].to_numpy()
         tables[f"roc{suffix}.csv"] = roc_table(y, p).round(6)
         tables[f"pr{suffix}.csv"] = pr_table(y, p).round(6)
-        tables[f"froc{suffix}.csv"] = _curve(froc_of(oof, cohort))
-    tables["confusion.csv"] = pd.DataFrame({
-        "actual": [CLASS_NAMES[int(v)] for v in model_oof["label"]],
-        "predicted": [CLASS_NAMES[int(v)] for v in model_oof["prediction"]]})
+        tables[f"froc{suffix}.csv"] = _curve(scored.froc)
+    tables["confusion.csv"] = confusion_table(model.oof["label"].to_numpy(),
+                                              model.oof["prediction"].to_numpy())
     return tables
 
 
 def montage(model_oof: pd.DataFrame, fold_models: Mapping[int, Path], patches_dir: Path,
             per_group: int) -> bytes:
     """Grad-CAM of the most confident TPs, FPs and FNs, each by the fold model that scored it."""
-    index = load_index(patches_dir)
-    row_of = dict(zip(zip(index["series_uid"], index["candidate_id"], strict=True),
-                      index["row"], strict=True))
     cubes = open_cubes(patches_dir)
     y = model_oof["label"].to_numpy()
     p = model_oof["probability"].to_numpy()
     pred = model_oof["prediction"].to_numpy(dtype=bool)
     desc, asc = np.argsort(-p, kind="stable"), np.argsort(p, kind="stable")
-    chosen = {"true positive": [i for i in desc if y[i] == 1 and pred[i]][:per_group],
-              "false positive": [i for i in desc if y[i] == 0 and pred[i]][:per_group],
-              "false negative": [i for i in asc if y[i] == 1 and not pred[i]][:per_group]}
+    chosen = {"true positive": desc[(y[desc] == 1) & pred[desc]][:per_group],
+              "false positive": desc[(y[desc] == 0) & pred[desc]][:per_group],
+              "false negative": asc[(y[asc] == 1) & ~pred[asc]][:per_group]}
+    del desc, asc
+    key_of = {int(i): (str(model_oof["series_uid"].iloc[i]), str(model_oof["candidate_id"].iloc[i]))
+              for rows in chosen.values() for i in rows}
+    row_of = index_rows(patches_dir, key_of.values())
+    missing = sorted(set(key_of.values()) - set(row_of))
+    if missing:
+        raise PipelineError(f"{Path(patches_dir) / 'index.csv'}: candidate {missing[0][1]} of "
+                            f"series {missing[0][0]} is scored but not in the index")
     loaded: dict[int, Any] = {}
     images: dict[str, np.ndarray] = {}
     cams: dict[str, np.ndarray] = {}
@@ -150,7 +164,7 @@ def montage(model_oof: pd.DataFrame, fold_models: Mapping[int, Path], patches_di
                 ckpt = load_checkpoint(fold_models[fold])
                 loaded[fold] = (model_from_checkpoint(ckpt), ckpt)
             model, ckpt = loaded[fold]
-            key = (model_oof["series_uid"].iloc[i], model_oof["candidate_id"].iloc[i])
+            key = key_of[int(i)]
             cube = cubes.read([row_of[key]])
             cam = grad_cam(model, model_inputs(cube, ckpt["input_kind"], ckpt["preprocess"]))
             img, m = axial_views(cube, cam, ckpt["input_kind"], int(ckpt["preprocess"]["slice_px"]))
@@ -217,22 +231,25 @@ def model_card(metrics: Mapping[str, Any], details: Mapping[str, Any]) -> str:
 def evaluate_cv(model_dirs: Sequence[Path], baseline_dirs: Sequence[Path],
                 patches_dir: str | Path, cfg: EvaluateParams) -> Evaluation:
     """Every output of the evaluate stage from the folds' outputs (``oof.csv``, ``model.pt``)."""
+    pin_mmap_threshold()  # freed per-candidate buffers go back to the system (allocation only)
     torch.manual_seed(cfg.seed)
     patches_dir = Path(patches_dir)
     model_oof = read_oof([Path(d) / "oof.csv" for d in model_dirs])
-    baseline_oof = read_oof([Path(d) / "oof.csv" for d in baseline_dirs])
-    if set(model_oof["patient_id"]) != set(baseline_oof["patient_id"]):
+    baseline_oof = share_columns(read_oof([Path(d) / "oof.csv" for d in baseline_dirs]),
+                                 model_oof)
+    if set(model_oof["patient_id"].unique()) != set(baseline_oof["patient_id"].unique()):
         raise PipelineError("the model's and the baseline's out-of-fold predictions cover "
                             "different patients; rerun both on the same folds")
     cohort = read_cohort(patches_dir)
-    cmp_ = compare(model_oof, baseline_oof, cohort, cfg)
-    folds = {"model": per_fold(model_oof, cohort), "baseline": per_fold(baseline_oof, cohort)}
+    model, baseline = score(model_oof, cohort), score(baseline_oof, cohort)
+    cmp_ = compare(model, baseline, cohort, cfg)
+    folds = {"model": per_fold(model, cohort), "baseline": per_fold(baseline, cohort)}
     ckpts = {int(load_checkpoint(Path(d) / "model.pt")["fold"]): Path(d) / "model.pt"
              for d in model_dirs}
     first = load_checkpoint(next(iter(ckpts.values())))
     base_first = load_checkpoint(Path(baseline_dirs[0]) / "model.pt")
     thresholds = [r["threshold"] for r in folds["model"]]
-    fr = froc_of(model_oof, cohort)
+    fr = model.froc
     metrics: dict[str, Any] = {
         "protocol": {"kind": "kfold", "folds": len(model_dirs), "unit": "patient"},
         "model": str(first["model_name"]),
@@ -261,15 +278,14 @@ def evaluate_cv(model_dirs: Sequence[Path], baseline_dirs: Sequence[Path],
                                              "data_hash", "folds_hash")},
         "numerics": "oneDNN capped at AVX2, torch threads pinned (pipeline.numerics)",
     }
-    predictions = pd.concat([model_oof.assign(model=metrics["model"], role="model"),
-                             baseline_oof.assign(model=metrics["baseline"]["model"],
-                                                 role="baseline")], ignore_index=True)
+    predictions = Predictions(parts=(
+        (model_oof, {"model": metrics["model"], "role": "model"}),
+        (baseline_oof, {"model": metrics["baseline"]["model"], "role": "baseline"})))
+    plots = plot_tables(model, baseline)
     png = montage(model_oof, ckpts, patches_dir, cfg.montage_per_group)
     card = model_card(clean_nan(metrics), clean_nan(details))
     return Evaluation(predictions=predictions, metrics=clean_nan(metrics),
-                      details=clean_nan(details), plots=plot_tables(model_oof, baseline_oof,
-                                                                    cohort),
-                      montage_png=png, model_card=card)
+                      details=clean_nan(details), plots=plots, montage_png=png, model_card=card)
 
 
 def _inner_val_of(model_dirs: Sequence[Path]) -> float:

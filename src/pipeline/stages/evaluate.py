@@ -18,9 +18,10 @@ from pipeline.evaluation.figures import (
     training_curves_figure,
 )
 from pipeline.evaluation.froc import FP_RATES
+from pipeline.evaluation.output import write_predictions, write_table
 from pipeline.evaluation.params import EvaluateParams
 from pipeline.evaluation.run import Evaluation, evaluate_cv
-from pipeline.io import write_bytes, write_csv, write_json, write_text
+from pipeline.io import write_bytes, write_json, write_text
 
 ROLES = ("model", "baseline")
 
@@ -62,9 +63,9 @@ class EvaluateReport(StageReport):
     def write(self, predictions: Path, metrics: Path, details: Path, plots: Path, montage: Path,
               model_card: Path, figures: Path, train_curves: Path) -> None:
         ev = self.evaluation
-        write_csv(predictions, ev.predictions, float_format="%.6f")
+        write_predictions(predictions, ev.predictions)
         for name, table in ev.plots.items():
-            write_csv(plots / name, table)
+            write_table(plots / name, table)
         write_json(metrics, ev.metrics)
         write_json(details, ev.details)
         write_bytes(montage, ev.montage_png)

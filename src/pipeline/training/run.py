@@ -20,8 +20,13 @@ import torch
 
 from pipeline.data.cube_store import CubeFile
 from pipeline.data.cv_params import CvParams
-from pipeline.data.datasets import PatchDataset, data_hash, load_index, load_preprocess
-from pipeline.data.folds import plan_fold, read_folds
+from pipeline.data.datasets import (
+    PatchDataset,
+    data_hash,
+    load_index_compact,
+    load_preprocess,
+)
+from pipeline.data.folds import SPLITS, plan_fold, read_folds
 from pipeline.data.patches_format import CUBES_FILE
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.io import clean_nan
@@ -37,6 +42,7 @@ from pipeline.models.registry import (
 )
 from pipeline.numerics import numerics_record, pin_torch_threads
 from pipeline.provenance import package_versions
+from pipeline.tables import COORDS
 from pipeline.training.distributed import DistInfo, ShardedSampler, wrap_model
 from pipeline.training.loop import EpochCallback, resolve_device, summary, train_model
 from pipeline.training.oof import OOF_COLUMNS
@@ -45,6 +51,8 @@ from pipeline.training.seed import seed_everything
 
 log = logging.getLogger(__name__)
 
+#: what training reads of the patches' index.csv
+TRAIN_INDEX_COLUMNS = ("row", "series_uid", "patient_id", "candidate_id", *COORDS, "label")
 #: cubes per inference batch after training (memory: this many cubes and their inputs)
 INFER_BATCH = 256
 
@@ -105,18 +113,21 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
     pin_mmap_threshold()  # the streamed batches must not grow the heap (pipeline.memory)
     generator = seed_everything(cfg.seed)
     preprocess = model_preprocess(load_preprocess(patches_dir), cfg)
-    index = load_index(patches_dir)
+    index = load_index_compact(patches_dir, list(TRAIN_INDEX_COLUMNS))  # a few bytes per candidate
     cubes = open_cubes(patches_dir)
     if len(cubes) != len(index) or (len(index) and not np.array_equal(
             index["row"].to_numpy(), np.arange(len(index)))):
         raise PipelineError(f"{patches_dir}: index.csv rows do not match cubes.npy "
                             f"({len(index)} rows, {len(cubes)} cubes)")
     plan = plan_fold(index, read_folds(folds_csv), fold, cv.inner_val, cv.seed)
-    rows = {role: plan.rows(role) for role in ("train", "val", "heldout")}
+    rows = {role: plan.rows(role) for role in SPLITS}
+    del plan
     for role, r in rows.items():
         if not len(r):
             raise PipelineError(f"fold {fold}: no {role} candidates; use fewer cv.folds")
     labels = index["label"].to_numpy(dtype=np.int64)
+    held = index.iloc[rows["heldout"]]
+    del index  # only the held-out rows' ids are written (the oof table)
     kind = input_kind(cfg.model)
     kwargs = default_model_kwargs(cfg.model, preprocess)
     model = build_model(cfg.model, **kwargs)
@@ -143,7 +154,6 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
     model = model.to("cpu").eval()
     val_p = predict_batches(model, val_ds.iter_inputs(INFER_BATCH))
     threshold = choose_threshold(labels[rows["val"]], val_p, cfg.threshold, cfg.target_sensitivity)
-    held = index.iloc[rows["heldout"]]
     held_p = predict_batches(model, held_ds.iter_inputs(INFER_BATCH))
     oof = held.assign(fold=fold, probability=np.round(held_p, 6), threshold=round(threshold, 6),
                       prediction=(held_p >= threshold).astype(np.int64))[OOF_COLUMNS]
