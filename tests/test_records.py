@@ -81,9 +81,23 @@ def test_a_missing_key_missing_file_or_not_json(tmp_path):
 @pytest.mark.parametrize("record", [r for r in RECORDS if issubclass(r, Record)],
                          ids=lambda r: r.file)
 def test_every_json_record_rejects_each_missing_key(tmp_path, record):
-    for key in record.key_names():
+    for key in set(record.key_names()) - set(record.optional_keys()):
         path = tmp_path / record.file
         path.write_text(json.dumps({k: 0 for k in record.key_names() if k != key}))
         with pytest.raises(InputError) as exc:
             record.read(path)
         assert str(path) in str(exc.value) and repr(key) in str(exc.value)
+
+
+def test_an_optional_key_may_be_left_out_and_is_left_out_when_none(tmp_path):
+    from pipeline.data.generated import GeneratorRecord
+
+    record = {"source": "generated", "scans": 2, "nodules": 3, "nodules_found": 2,
+              "sensitivity": 0.6667, "candidates": 40, "candidates_per_scan": 20.0,
+              "candidates_per_scan_max": 21}
+    typed = GeneratorRecord.from_dict(record)
+    assert typed.by_type is None and typed.to_dict() == record
+    with_types = {**record, "by_type": {"solid": {"nodules": 3, "found": 2}}}
+    assert GeneratorRecord.from_dict(with_types).to_dict() == with_types
+    with pytest.raises(InputError, match="missing key 'scans'"):
+        GeneratorRecord.from_dict({k: v for k, v in record.items() if k != "scans"})

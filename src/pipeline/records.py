@@ -1,10 +1,11 @@
 """JSON records between stages: frozen dataclasses with one reader and one writer each.
 
 A record class (``@dataclass(frozen=True)`` subclass of :class:`Record`) names its file and the
-stage that writes it; ``from_dict`` checks that every field is present, of its declared type and
-that no unknown key came along, and says which one is wrong in one line naming the file and the
-key; ``to_dict``/``write`` give back the plain JSON (sorted keys, through
-:func:`pipeline.io.write_json`), so the bytes on disk are those of the dict it replaces.
+stage that writes it; ``from_dict`` checks that every field is present (a field whose default is
+None may be left out), of its declared type and that no unknown key came along, and says which
+one is wrong in one line naming the file and the key; ``to_dict``/``write`` give back the plain
+JSON (sorted keys, through :func:`pipeline.io.write_json`), so the bytes on disk are those of the
+dict it replaces.
 """
 
 from __future__ import annotations
@@ -131,12 +132,14 @@ class TypedRecord:
         if unknown:
             raise InputError(f"{where}: unknown key {unknown[0]!r} (expected keys "
                              f"{list(cls.key_names())})")
-        missing = [k for k in cls.key_names() if k not in data]
+        missing = [k for k in cls.key_names() if k not in data and k not in cls.optional_keys()]
         if missing:
             raise InputError(f"{where}: missing key {missing[0]!r} (expected keys "
                              f"{list(cls.key_names())})")
         values = {}
         for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if field.name not in data:  # an optional key left out: its default (None)
+                continue
             try:
                 values[field.name] = _coerce(data[field.name], hints[field.name])
             except _MismatchError:
@@ -145,10 +148,19 @@ class TypedRecord:
                                  f"{data[field.name]!r}"[:300]) from None
         return cls(**values)
 
+    @classmethod
+    def optional_keys(cls) -> tuple[str, ...]:
+        """Keys that may be left out: fields whose default is None (left out when None)."""
+        return tuple(f.name for f in dataclasses.fields(cls)  # type: ignore[arg-type]
+                     if f.default is None)
+
     def to_dict(self) -> dict[str, Any]:
-        """The record as plain JSON types (tuples as lists)."""
+        """The record as plain JSON types (tuples as lists); an optional key that is None is
+        left out, as the dict it replaces left it out."""
+        optional = self.optional_keys()
         return {f.name: to_jsonable(getattr(self, f.name))
-                for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+                for f in dataclasses.fields(self)  # type: ignore[arg-type]
+                if not (f.name in optional and getattr(self, f.name) is None)}
 
 
 

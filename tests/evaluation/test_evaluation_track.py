@@ -53,7 +53,8 @@ def _evaluate(tmp):
     pd.concat([ann, missed]).to_csv(patches / "annotations.csv", index=False)
     write_generator_record(patches, {"source": "generated", "scans": 12, "nodules": len(ann) + 1,
                                      "nodules_found": len(ann), "sensitivity": 0.9,
-                                     "candidates_per_scan": 4.0})
+                                     "candidates": 48, "candidates_per_scan": 4.0,
+                                     "candidates_per_scan_max": 6})
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["cv"].update(folds=FOLDS, fold_ids=list(range(FOLDS)), inner_val=0.25)
     params["train"].update(model="seed2d", epochs=1, batch_size=16, slice_px=8)

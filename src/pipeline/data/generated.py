@@ -13,8 +13,9 @@ patches stage keeps, go to ``generator.json`` beside the cubes for ``evaluate``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -22,14 +23,37 @@ import pandas as pd
 from pipeline import tables
 from pipeline.detection.labels import generator_metrics, label_candidates
 from pipeline.errors import InputError
-from pipeline.io import read_csv, read_json, write_json
+from pipeline.io import read_csv
+from pipeline.records import Record
 
 CandidateSource = Literal["provided", "generated"]
 CANDIDATE_SOURCES: tuple[str, ...] = ("provided", "generated")
 COORDS = list(tables.COORDS)
 #: what the patches stage keeps of the generator's table (LUNA16 columns, plus its score)
 GENERATED_COLUMNS = ["seriesuid", *COORDS, "class", "score"]
-GENERATOR_FILE = "generator.json"
+
+
+@dataclass(frozen=True)
+class GeneratorRecord(Record):
+    """``generator.json`` beside the cubes (the generated track only): the generator's
+    sensitivity on the candidates the patches stage kept, and candidates per scan; ``by_type``
+    (nodules, found, sensitivity per nodule type) when the annotations carry the types."""
+
+    file: ClassVar[str] = "generator.json"
+    stage: ClassVar[str] = "patches"
+
+    source: str
+    scans: int
+    nodules: int
+    nodules_found: int
+    sensitivity: float | None
+    candidates: int
+    candidates_per_scan: float | None
+    candidates_per_scan_max: int | None
+    by_type: dict[str, Any] | None = None
+
+
+GENERATOR_FILE = GeneratorRecord.file
 
 
 def read_generated(path: Path, annotations: pd.DataFrame) -> pd.DataFrame:
@@ -74,10 +98,13 @@ def generator_record(candidates: pd.DataFrame, annotations: pd.DataFrame,
 
 
 def write_generator_record(patches_dir: Path, record: dict[str, Any]) -> None:
-    write_json(Path(patches_dir) / GENERATOR_FILE, record)
+    """Write ``generator.json`` (checked against :class:`GeneratorRecord`)."""
+    path = Path(patches_dir) / GENERATOR_FILE
+    GeneratorRecord.from_dict(record, str(path)).write(path)
 
 
 def read_generator_record(patches_dir: Path) -> dict[str, Any] | None:
-    """The patches folder's ``generator.json``, or None (the provided track writes none)."""
+    """The patches folder's ``generator.json`` (checked against :class:`GeneratorRecord`), or
+    None (the provided track writes none)."""
     path = Path(patches_dir) / GENERATOR_FILE
-    return read_json(path) if path.is_file() else None
+    return GeneratorRecord.read(path).to_dict() if path.is_file() else None

@@ -13,6 +13,7 @@ from pipeline.dicom.params import IngestParams
 from pipeline.dicom.scan import IngestResult, ingest_metrics, scan_folder
 from pipeline.errors import InputError
 from pipeline.fingerprint.acquisition import acquisition_facts, ingest_fingerprint
+from pipeline.fingerprint.parts import write_part
 from pipeline.io import check_separate, write_json
 from pipeline.metaimage.detect import resolve_format
 from pipeline.metaimage.scan import metaimage_metrics, scan_metaimage
@@ -37,7 +38,7 @@ class IngestReport(StageReport):
     def write(self, metrics: Path, fingerprint: Path | None = None) -> None:
         write_json(metrics, self.metrics)
         if fingerprint is not None:
-            write_json(fingerprint, ingest_fingerprint(
+            write_part(fingerprint, "ingest", ingest_fingerprint(
                 acquisition_facts(self.result.series, self.input), self.metrics))
         if self.result.series.empty:
             log.error("no usable CT series; see %s", self.output / "rejected.csv")

@@ -10,6 +10,7 @@ from pipeline.cli import StageReport
 from pipeline.data.patches import PatchesResult, build_patches, write_patch_tables
 from pipeline.data.patches_params import PatchesParams
 from pipeline.fingerprint.findings import patches_fingerprint
+from pipeline.fingerprint.parts import write_part
 from pipeline.imaging.volume_table import GEOMETRY
 from pipeline.io import atomic_dir, write_json
 from pipeline.parallel import ExecutorParams
@@ -26,7 +27,7 @@ class PatchesReport(StageReport):
         write_json(metrics, self.result.metrics)
         if fingerprint is not None:
             series = GEOMETRY.only("series_uid").read(self.volumes / GEOMETRY.file)["series_uid"]
-            write_json(fingerprint, patches_fingerprint(
+            write_part(fingerprint, "patches", patches_fingerprint(
                 self.result.index, self.result.annotations, self.result.rejected, list(series)))
 
     def summary(self) -> str:

@@ -10,10 +10,11 @@ from pipeline.cli import StageReport
 from pipeline.dicom.params import IngestParams
 from pipeline.dicom.scan import ingest_scanner
 from pipeline.errors import InputError
+from pipeline.fingerprint.parts import write_part
 from pipeline.fingerprint.volumes import resample_fingerprint
 from pipeline.imaging.params import ResampleParams
 from pipeline.imaging.resample_cohort import ResampleResult, resample_cohort, write_resample_tables
-from pipeline.io import atomic_dir, check_separate, write_json
+from pipeline.io import atomic_dir, check_separate
 from pipeline.metaimage.detect import resolve_format
 from pipeline.metaimage.scan import metaimage_scanner
 from pipeline.parallel import ExecutorParams
@@ -30,7 +31,7 @@ class ResampleReport(StageReport):
     def write(self, fingerprint: Path | None = None) -> None:
         """The data fingerprint's resample part (HU, sizes, lung volumes), when asked for."""
         if fingerprint is not None:
-            write_json(fingerprint, resample_fingerprint(self.output, self.executor))
+            write_part(fingerprint, "resample", resample_fingerprint(self.output, self.executor))
 
     def summary(self) -> str:
         return (f"resampled {len(self.result.geometry)} series to {self.spacing_mm} mm "
