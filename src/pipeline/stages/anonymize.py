@@ -70,7 +70,7 @@ def _sources(input: Path, series_table: Path | None, settings: cohort.DeidSettin
             raise InputError(f"{input}: holds MetaImage volumes, not DICOM: nothing to "
                              "de-identify (LUNA16 is already); run ingest and resample on it")
         return cohort.group_folder(input.absolute(), settings.pseudonymizer(), executor)
-    table = INGEST_SERIES.read(series_table)
+    table = INGEST_SERIES.only("series_uid", "slice_spacing_mm", "files").read(series_table)
     if table.empty:
         raise InputError(f"{series_table}: no series (header only)")
     return cohort.sources_from_series_table(table), [], []
