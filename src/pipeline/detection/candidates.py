@@ -24,8 +24,6 @@ from pipeline.imaging.geometry import Geometry
 log = logging.getLogger(__name__)
 
 COORDS = list(tables.COORDS)
-# LUNA16 candidate columns plus what the generator knows about each candidate
-CANDIDATE_COLUMNS = ["seriesuid", *COORDS, "score", "diameter_mm"]
 CSV_FLOAT_FORMAT = "%.3f"
 #: the candidates stage's ``candidates.csv`` without annotations: world centre (mm, LPS), the
 #: generator's score, blob scale and density
@@ -37,6 +35,8 @@ CANDIDATES = tables.Table("candidates.csv", "candidates", (
 LABELLED_CANDIDATES = tables.Table("candidates.csv", "candidates (labelled)", (
     *CANDIDATES.columns, ("class", "class"), ("annotation_id", "int")),
     float_format=CSV_FLOAT_FORMAT)
+#: LUNA16 candidate columns plus what the generator knows about each candidate (then ``density``)
+CANDIDATE_COLUMNS = [name for name in CANDIDATES.names if name != "density"]
 DENSITY_SOLID, DENSITY_SUBSOLID = "solid", "subsolid"
 
 

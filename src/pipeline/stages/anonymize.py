@@ -76,21 +76,22 @@ def _sources(input: Path, series_table: Path | None, settings: cohort.DeidSettin
     return cohort.sources_from_series_table(table), [], []
 
 
-def is_metaimage_table(series_table: Path | None) -> bool:
-    """Whether ingest's series table describes a MetaImage cohort (already de-identified)."""
+def metaimage_series(series_table: Path | None) -> pd.DataFrame | None:
+    """Ingest's series table (as text) when it describes a MetaImage cohort (already
+    de-identified), else None."""
     if series_table is None:
-        return False
+        return None
     if not series_table.is_file():
         raise InputError(f"{series_table}: expected ingest's series table, not found")
-    return passthrough.is_metaimage_table(read_csv(series_table, dtype=str,
-                                                   keep_default_na=False))
-
-
-def pass_through(series_table: Path, output: Path, metrics: Path,
-                 tables: Mapping[str, Path | None]) -> AnonymizeReport:
-    """A MetaImage cohort: check and copy the tables, rewrite no volume, report skipped."""
-    inputs = {n: read_table(p, n) for n, p in tables.items() if p is not None}
     series = read_csv(series_table, dtype=str, keep_default_na=False)
+    return series if passthrough.is_metaimage_table(series) else None
+
+
+def pass_through(series: pd.DataFrame, output: Path, metrics: Path,
+                 tables: Mapping[str, Path | None]) -> AnonymizeReport:
+    """A MetaImage cohort (``series``: its series table): check and copy the tables, rewrite no
+    volume, report skipped."""
+    inputs = {n: read_table(p, n) for n, p in tables.items() if p is not None}
     result = passthrough.pass_through(series, inputs)
     record = passthrough.passthrough_report(result)
     inside = output in metrics.parents
@@ -117,9 +118,9 @@ def run(input: Path, output: Path, metrics: Path, tables: Mapping[str, Path | No
     """
     output, metrics = output.absolute(), metrics.absolute()
     check_separate(input, output)
-    if is_metaimage_table(series_table):
-        assert series_table is not None
-        return pass_through(series_table, output, metrics, tables)
+    metaimage = metaimage_series(series_table)
+    if metaimage is not None:
+        return pass_through(metaimage, output, metrics, tables)
     settings = cohort.DeidSettings.from_params(cfg, load_key(key_file, synthetic, input))
     inputs = {n: read_table(p, n) for n, p in tables.items() if p is not None}
     inside = output in metrics.parents

@@ -18,7 +18,6 @@ import SimpleITK as sitk
 
 from pipeline.cli import StageReport
 from pipeline.detection.candidates import (
-    CANDIDATE_COLUMNS,
     CANDIDATES,
     LABELLED_CANDIDATES,
     generate_candidates,
@@ -43,8 +42,9 @@ class ScanTask:
 
 @dataclass(frozen=True)
 class CandidatesReport(StageReport):
-    """``candidates`` (:data:`CANDIDATE_COLUMNS`, plus ``class`` and ``annotation_id`` when
-    labelled) and the metrics (generator sensitivity, candidates per scan)."""
+    """``candidates`` (:data:`~pipeline.detection.candidates.CANDIDATES`, plus ``class`` and
+    ``annotation_id`` when labelled) and the metrics (generator sensitivity, candidates per
+    scan)."""
 
     candidates: pd.DataFrame
     metrics: dict[str, Any]
@@ -100,7 +100,7 @@ def run(volumes_dir: Path, params: CandidateParams, annotations: pd.DataFrame | 
                        desc="candidates")
     frames = [f for f in frames if len(f)]
     candidates = (pd.concat(frames, ignore_index=True) if frames
-                  else pd.DataFrame(columns=[*CANDIDATE_COLUMNS, "density"]))
+                  else CANDIDATES.frame())
     metrics: dict[str, Any] = {"max_candidates": params.max_candidates}
     if annotations is not None:
         candidates = label_candidates(candidates, annotations)

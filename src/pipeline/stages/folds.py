@@ -3,7 +3,7 @@ deterministic), or in its LUNA16 subset's fold."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,10 @@ class FoldsReport(StageReport):
     table: pd.DataFrame
     folds: int
     seed: int
+    per_fold: list[dict[str, int]] = field(init=False)
 
-    @property
-    def per_fold(self) -> list[dict[str, int]]:
-        return fold_summary(self.table)
+    def __post_init__(self) -> None:
+        self.per_fold = fold_summary(self.table)
 
     def write(self, metrics: Path) -> None:
         record: dict[str, Any] = {"folds": self.folds, "seed": self.seed,
