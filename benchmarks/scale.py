@@ -200,13 +200,13 @@ def infer_all(patches: Path, folds_csv: Path, train_dir: Path, out: Path) -> Non
         load_checkpoint,
         model_from_checkpoint,
     )
-    from pipeline.training.run import INDEX_COLUMNS, INFER_BATCH, OOF_COLUMNS, open_cubes
+    from pipeline.training.run import INFER_BATCH, OOF_COLUMNS, TRAIN_INDEX_COLUMNS, open_cubes
 
     pin_torch_threads()
     pin_mmap_threshold()  # as fit_fold does
     ckpt = load_checkpoint(train_dir / "model.pt")
     model = model_from_checkpoint(ckpt)
-    index = load_index_compact(patches, INDEX_COLUMNS)  # as fit_fold reads it
+    index = load_index_compact(patches, list(TRAIN_INDEX_COLUMNS))  # as fit_fold reads it
     labels = index["label"].to_numpy(dtype=np.int64)
     ds = PatchDataset(open_cubes(patches), labels, ckpt["input_kind"], ckpt["preprocess"])
     p = predict_batches(model, ds.iter_inputs(INFER_BATCH))

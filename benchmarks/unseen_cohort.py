@@ -115,12 +115,12 @@ def main() -> int:
     args = p.parse_args()
     import SimpleITK as sitk
 
-    from pipeline.config import load_params
     from pipeline.detection.candidates import generate_candidates
     from pipeline.detection.params import default_candidate_params
     from pipeline.export.predict import SCORED, detect_folder
     from pipeline.imaging.geometry import Geometry
     from pipeline.parallel import ExecutorParams
+    from pipeline.params import load_params
     from pipeline.synth.cohort import synthesize_cohort
 
     base = load_params(REPO / "params.yaml").synthesize

@@ -106,3 +106,46 @@ def test_export_stage_fails_on_parity_and_leaves_no_model(stage_inputs, monkeypa
     assert not (d / "out/model.onnx").exists()
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ONNX Runtime and PyTorch probabilities differ" in err[0]
+
+
+def _set_tta(d, folds, tta):
+    from pipeline.training.checkpoint import checkpoint_bytes, load_checkpoint
+
+    for i in folds:
+        path = d / "cv" / f"fold{i}" / "model.pt"
+        ckpt = load_checkpoint(path)
+        ckpt["train_params"] = dict(ckpt["train_params"], tta=tta)
+        write_bytes(path, checkpoint_bytes(ckpt))
+
+
+def test_folds_scored_with_flips_deploy_the_flip_averaged_ensemble(stage_inputs):
+    ort = pytest.importorskip("onnxruntime")
+    from pipeline.data.inputs import model_inputs
+    from pipeline.models.inference import predict_proba
+    from pipeline.models.tta import FlipAverage
+    from pipeline.training.checkpoint import load_checkpoint, model_from_checkpoint
+
+    stage, d = _stage(), stage_inputs
+    _set_tta(d, (0, 1), "flips")
+    assert _main(stage, _argv(d)) == 0
+    x = model_inputs(make_cubes(6), "cube3d", PREPROCESS).astype(np.float32)
+    folds = [model_from_checkpoint(load_checkpoint(d / "cv" / f"fold{i}" / "model.pt"))
+             for i in (0, 1)]
+    plain = np.mean([predict_proba(m, x) for m in folds], axis=0)
+    expected = np.mean([predict_proba(FlipAverage(m, 3), x) for m in folds], axis=0)
+    session = ort.InferenceSession(str(d / "out/model.onnx"))
+    got = session.run(["probability"], {"input": x})[0]
+    assert np.allclose(got, expected, atol=2e-6)
+    assert not np.allclose(got, plain, atol=2e-5)  # (the width-2 folds' scores vary little)
+    figures = json.loads((d / "out/export.json").read_text())
+    assert figures["ensemble"]["tta"] == "flips"
+    assert json.loads(session.get_modelmeta().custom_metadata_map["ensemble"])["tta"] == "flips"
+
+
+def test_folds_scored_with_different_tta_are_refused(stage_inputs, capsys):
+    stage, d = _stage(), stage_inputs
+    _set_tta(d, (1,), "flips")
+    assert _main(stage, _argv(d)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fold1/model.pt: train_params.tta differs" in err[0]
+    assert not (d / "out/model.onnx").exists()

@@ -130,3 +130,28 @@ def test_loader_workers_do_not_change_the_weights(patches):
     with_workers, _ = fit(patches, dataclasses.replace(cfg, num_workers=2))
     a, b = in_process["state_dict"], with_workers["state_dict"]  # train_params differ
     assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_tta_flips_scores_the_held_out_fold_as_the_flip_average(patches):
+    from pipeline.data.datasets import PatchDataset, load_index, load_preprocess
+    from pipeline.models.inference import predict_batches
+    from pipeline.models.tta import FlipAverage
+    from pipeline.training.run import model_preprocess, open_cubes
+
+    plain = fit_fold(patches, patches / "folds.csv", 0, CFG, CV)
+    flips = fit_fold(patches, patches / "folds.csv", 0, dataclasses.replace(CFG, tta="flips"), CV)
+    # the same training: tta changes the scores of the trained weights, not the weights
+    for key, value in plain.checkpoint["state_dict"].items():
+        assert torch.equal(value, flips.checkpoint["state_dict"][key])
+    assert "tta" not in plain.checkpoint["train_params"]  # older checkpoints stay byte-identical
+    assert flips.checkpoint["train_params"]["tta"] == "flips"
+    model = model_from_checkpoint(flips.checkpoint)
+    rows = flips.oof["candidate_id"].astype(str)
+    index = load_index(patches)
+    held = index.set_index("candidate_id").loc[rows.tolist(), "row"].to_numpy()
+    pre = model_preprocess(load_preprocess(patches), CFG)
+    ds = PatchDataset(open_cubes(patches), index.loc[held, "label"].to_numpy(), "cube3d", pre,
+                      rows=held)
+    expected = predict_batches(FlipAverage(model, 3), ds.iter_inputs(64))
+    np.testing.assert_allclose(flips.oof["probability"], np.round(expected, 6), atol=2e-6)
+    assert not np.allclose(flips.oof["probability"], plain.oof["probability"], atol=1e-4)

@@ -189,6 +189,15 @@ def _num(v: Any) -> str:
     return "n/a" if v is None else f"{v:.3f}"
 
 
+def tta_sentence(train_params: Mapping[str, Any]) -> str:
+    """What the model card says about test-time augmentation (nothing when there is none)."""
+    if train_params.get("tta", "none") == "none":
+        return ""
+    return (" Each fold model scores a candidate as its mean probability over every flip of the "
+            "input's axes (test-time augmentation, `train.tta: flips`), in the cross-validation "
+            "and in the exported graph alike.")
+
+
 def model_card(metrics: Mapping[str, Any], details: Mapping[str, Any]) -> str:
     """The model card: the template in ``templates/model_card.md`` filled from the figures."""
     text = resources.files("pipeline.evaluation").joinpath("templates/model_card.md").read_text(
@@ -218,6 +227,7 @@ def model_card(metrics: Mapping[str, Any], details: Mapping[str, Any]) -> str:
         "cpm_spread": f"mean {_num(sp['cpm']['mean'])}, sd {_num(sp['cpm']['std'])}, "
                       f"min {_num(sp['cpm']['min'])}, max {_num(sp['cpm']['max'])}",
         "deployed_threshold": f"{metrics['deployed_threshold']:.4f}",
+        "tta": tta_sentence(ckpt["train_params"]),
         "train_params": ", ".join(f"{k}={v}" for k, v in ckpt["train_params"].items()
                                   if k not in ("device", "num_workers", "section")),
         "preprocess": json.dumps(ckpt["preprocess"], sort_keys=True),

@@ -13,8 +13,6 @@ import io
 import logging
 import warnings
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
@@ -39,14 +37,6 @@ class ProbabilityHead(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.network(x)
         return torch.softmax(logits, dim=1)[:, 1], logits
-
-
-def load_trained(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """The trained network (eval mode, CPU) and its checkpoint dict, from ``models/model.pt``."""
-    from pipeline.training.checkpoint import load_checkpoint, model_from_checkpoint
-
-    checkpoint = load_checkpoint(path)
-    return model_from_checkpoint(checkpoint), dict(checkpoint)
 
 
 def export_onnx(network: nn.Module, example: np.ndarray, opset: int,

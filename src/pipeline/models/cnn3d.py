@@ -68,7 +68,13 @@ class CNN3D(nn.Module):
         crop = min(self.crop, size - size % 8)
         lo = (size - crop) // 2
         hi = lo + crop
-        h = self.features(x[:, :, lo:hi, lo:hi, lo:hi])
+        x = x[:, :, lo:hi, lo:hi, lo:hi]
+        if not torch.onnx.is_in_onnx_export():
+            # channels-last: oneDNN's 3D convolutions (above all the one-channel first one, most
+            # of a step's time) make a training step about 1.6x faster on CPU; the same values,
+            # and a layout ONNX has no notion of (its exporter refuses it)
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        h = self.features(x)
         c = h.shape[-1] // 2
         pooled = torch.cat([h.mean(dim=(2, 3, 4)), h[:, :, c, c, c]], dim=1)
         return self.fc(self.dropout(pooled))

@@ -35,6 +35,8 @@ MODELS: dict[str, ModelSpec] = {
     "multiview": ModelSpec(MultiView, "multiview", "2.5D CNN on axial/coronal/sagittal slices"),
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
+#: spatial axes of each input kind (what test-time flips mirror)
+SPATIAL_DIMS: dict[InputKind, int] = {"slice2d": 2, "cube3d": 3, "multiview": 2}
 
 
 def _spec(name: str) -> ModelSpec:

@@ -42,6 +42,9 @@ class TrainParams(Section):
     # balance: sampler only: 0 = n draws with replacement per epoch, class-balanced; k > 0 = every
     # positive once and k distinct negatives per positive per epoch (LUNA16's 1:500 ratio)
     negatives_per_positive: int = bounds(0, default=0)
+    # test-time augmentation of the held-out, inner-validation and deployed scores: none, or
+    # flips = the mean probability over every flip of the input's axes (pipeline.models.tta)
+    tta: Literal["none", "flips"] = "none"
     section: str = "train"
 
     def check(self, prefix: str) -> None:

@@ -35,11 +35,13 @@ from pipeline.metrics import binary_metrics, choose_threshold
 from pipeline.models.inference import predict_batches
 from pipeline.models.registry import (
     MODELS,
+    SPATIAL_DIMS,
     build_model,
     count_parameters,
     default_model_kwargs,
     input_kind,
 )
+from pipeline.models.tta import with_tta
 from pipeline.numerics import numerics_record, pin_torch_threads
 from pipeline.provenance import package_versions
 from pipeline.tables import COORDS
@@ -87,12 +89,15 @@ def open_cubes(patches_dir: str | Path) -> CubeFile:
 def train_record(cfg: TrainParams) -> dict[str, Any]:
     """The training parameters a checkpoint records (and the ONNX metadata and model card repeat).
 
-    ``negatives_per_positive`` is recorded only when set: a record without it means the sampler
-    of every run before the knob existed, so models trained without it keep byte-identical files.
+    ``negatives_per_positive`` and ``tta`` are recorded only when set: a record without them
+    means the sampler and the one-view scores of every run before the knobs existed, so models
+    trained without them keep byte-identical files.
     """
     record = dataclasses.asdict(cfg)
     if record["negatives_per_positive"] == 0:
         del record["negatives_per_positive"]
+    if record["tta"] == "none":
+        del record["tta"]
     return record
 
 
@@ -152,9 +157,10 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
                          device=device, on_epoch=on_epoch, sampler=sampler, is_main=info.is_main)
     model.load_state_dict(result.best_state)
     model = model.to("cpu").eval()
-    val_p = predict_batches(model, val_ds.iter_inputs(INFER_BATCH))
+    scorer = with_tta(model, cfg.tta, SPATIAL_DIMS[kind])  # what export deploys
+    val_p = predict_batches(scorer, val_ds.iter_inputs(INFER_BATCH))
     threshold = choose_threshold(labels[rows["val"]], val_p, cfg.threshold, cfg.target_sensitivity)
-    held_p = predict_batches(model, held_ds.iter_inputs(INFER_BATCH))
+    held_p = predict_batches(scorer, held_ds.iter_inputs(INFER_BATCH))
     oof = held.assign(fold=fold, probability=np.round(held_p, 6), threshold=round(threshold, 6),
                       prediction=(held_p >= threshold).astype(np.int64))[OOF_COLUMNS]
     hashes = {"patches": data_hash(patches_dir), "folds": file_hash(folds_csv)}
