@@ -82,3 +82,23 @@ def test_cnn3d_uses_a_cube_smaller_than_its_crop_whole():
 def test_cnn3d_rejects_a_crop_that_three_pools_cannot_halve():
     with pytest.raises(ValueError, match="multiple of 8"):
         build_model("cnn3d", crop=20)
+
+
+def test_cnn3d_gives_the_same_logits_for_the_cube_and_its_central_crop():
+    # training feeds the central crop (PatchDataset crop=input_edge), predict the whole cube
+    model = build_model("cnn3d", crop=24).eval()
+    assert model.input_edge(32) == 24 and model.input_edge(16) == 16
+    x = torch.rand(3, 1, 32, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x[:, :, 4:28, 4:28, 4:28].contiguous()))
+
+
+def test_cnn3d_runs_its_convolutions_channels_last_for_a_one_channel_input():
+    # contiguous(memory_format=channels_last_3d) keeps the strides of a contiguous one-channel
+    # tensor, which oneDNN then runs on its slow path: the model builds the layout itself
+    model = build_model("cnn3d", crop=24).eval()
+    seen = {}
+    model.features[0].register_forward_pre_hook(lambda m, args: seen.update(s=args[0].stride()))
+    with torch.no_grad():
+        model(torch.rand(2, 1, 24, 24, 24))
+    assert seen["s"][1] == 1  # channels are the innermost dimension

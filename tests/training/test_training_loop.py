@@ -49,10 +49,11 @@ def test_a_different_seed_gives_different_weights(patches):
 
 
 def test_training_on_separable_cubes_reaches_val_auc_above_0_9(patches):
-    checkpoint, metrics = fit(patches, CFG)
+    cfg = dataclasses.replace(CFG, epochs=4, early_stopping_patience=4)
+    checkpoint, metrics = fit(patches, cfg)
     assert metrics["val_auc"] > 0.9 and metrics["heldout"]["auc"] > 0.9
     assert checkpoint["val_auc"] == metrics["val_auc"]
-    assert 1 <= metrics["best_epoch"] <= metrics["epochs_run"] <= CFG.epochs
+    assert 1 <= metrics["best_epoch"] <= metrics["epochs_run"] <= cfg.epochs
 
 
 @pytest.mark.parametrize("model,balance", [("seed2d", "weighted_loss"), ("multiview", "none")])
@@ -155,3 +156,37 @@ def test_tta_flips_scores_the_held_out_fold_as_the_flip_average(patches):
     expected = predict_batches(FlipAverage(model, 3), ds.iter_inputs(64))
     np.testing.assert_allclose(flips.oof["probability"], np.round(expected, 6), atol=2e-6)
     assert not np.allclose(flips.oof["probability"], plain.oof["probability"], atol=1e-4)
+
+
+def test_platt_calibration_maps_the_held_out_scores_monotonically_and_is_recorded(patches):
+    from pipeline.models.calibration import apply_platt
+
+    plain = fit_fold(patches, patches / "folds.csv", 0, CFG, CV)
+    cal = fit_fold(patches, patches / "folds.csv", 0,
+                   dataclasses.replace(CFG, calibration="platt"), CV)
+    assert "calibration" not in plain.checkpoint and "calibration" not in plain.summary
+    assert "calibration" not in plain.checkpoint["train_params"]
+    a, b = cal.checkpoint["calibration"]
+    assert cal.checkpoint["train_params"]["calibration"] == "platt"
+    assert cal.summary["calibration"] == {"method": "platt", "a": round(a, 6), "b": round(b, 6)}
+    # the same weights, the held-out scores through sigmoid(a * logit(p) + b), computed in the
+    # float32 graph (a toy model's scores lie close together, so a is large and magnifies it)
+    p = _held_out_scores(patches, model_from_checkpoint(plain.checkpoint), plain.oof)
+    q = cal.oof["probability"].to_numpy()
+    np.testing.assert_allclose(q, apply_platt(p, a, b), atol=1e-4)
+    assert not np.allclose(p, q, atol=1e-3)
+    assert np.all(np.diff(q[np.argsort(p)]) >= 0)
+
+
+def _held_out_scores(patches, network, oof):
+    from pipeline.data.datasets import PatchDataset, load_index, load_preprocess
+    from pipeline.models.inference import predict_batches
+    from pipeline.training.run import model_preprocess, open_cubes
+
+    index = load_index(patches)
+    held = index.set_index("candidate_id").loc[oof["candidate_id"].astype(str).tolist(),
+                                               "row"].to_numpy()
+    pre = model_preprocess(load_preprocess(patches), CFG)
+    ds = PatchDataset(open_cubes(patches), index.loc[held, "label"].to_numpy(), "cube3d", pre,
+                      rows=held)
+    return predict_batches(network, ds.iter_inputs(64))

@@ -44,6 +44,22 @@ def random_shift(cube: np.ndarray, rng: np.random.Generator, max_voxels: int = 2
 _INT8_LEVELS_STD = float(np.sqrt((256.0**2 - 1.0) / 12.0))
 
 
+def noise_bytes(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """The random bytes of :func:`add_noise` for an input of ``shape`` (one per voxel)."""
+    return rng.integers(-128, 128, size=shape, dtype=np.int8)
+
+
+def apply_noise(x: np.ndarray, noise: np.ndarray, sigma: float) -> np.ndarray:
+    """``x`` plus the bytes ``noise`` (same shape) as zero-mean noise of standard deviation
+    ``sigma``, clipped to 0..1: a new float32 array. Elementwise, so a batch of items gives each
+    item exactly what it gets alone."""
+    out = noise.astype(np.float32)
+    out += np.float32(0.5)
+    out *= np.float32(sigma / _INT8_LEVELS_STD)
+    out += x
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
 def add_noise(x: np.ndarray, rng: np.random.Generator, sigma: float = 0.02) -> np.ndarray:
     """Add zero-mean noise of standard deviation ``sigma`` to a normalized (0..1) input, clipped.
 
@@ -53,11 +69,18 @@ def add_noise(x: np.ndarray, rng: np.random.Generator, sigma: float = 0.02) -> n
     the training step waits for); the shape of a 2% intensity jitter does not matter to the
     network.
     """
-    noise = rng.integers(-128, 128, size=x.shape, dtype=np.int8).astype(np.float32)
-    noise += np.float32(0.5)
-    noise *= np.float32(sigma / _INT8_LEVELS_STD)
-    noise += x
-    return np.clip(noise, 0.0, 1.0, out=noise)
+    return apply_noise(x, noise_bytes(rng, x.shape), sigma)
+
+
+def centre_crop(cube: np.ndarray, edge: int) -> np.ndarray:
+    """The central ``edge``-voxel cube of ``cube`` (a view): ``[lo, lo + edge)`` on each axis,
+    ``lo = (C - edge) // 2``, the window a network cropping the same centre reads."""
+    size = cube.shape[-1]
+    if not 1 <= edge <= size:
+        raise ValueError(f"crop edge must be in 1..{size}, got {edge}")
+    lo = (size - edge) // 2
+    window = slice(lo, lo + edge)
+    return cube[..., window, window, window]
 
 
 def augment_cube(cube: np.ndarray, rng: np.random.Generator, max_shift: int = 2) -> np.ndarray:
@@ -68,6 +91,22 @@ def augment_cube(cube: np.ndarray, rng: np.random.Generator, max_shift: int = 2)
     return np.ascontiguousarray(out)
 
 
+def intensity_params(rng: np.random.Generator, amount: float) -> tuple[np.float32, np.float32]:
+    """The ``(scale, offset)`` of :func:`random_intensity`: ``1 + u`` and ``v``, ``u, v``
+    uniform in ``[-amount, amount]``."""
+    scale, shift = 1.0 + rng.uniform(-amount, amount, size=2)
+    return np.float32(scale), np.float32(shift - 1.0)
+
+
+def apply_intensity(x: np.ndarray, scale: np.ndarray | np.float32,
+                    offset: np.ndarray | np.float32) -> np.ndarray:
+    """``clip(x * scale + offset, 0, 1)`` as a new float32 array (per-item ``scale`` and
+    ``offset`` broadcast over a batch)."""
+    out = x * scale
+    out += offset
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
 def random_intensity(x: np.ndarray, rng: np.random.Generator, amount: float = 0.05
                      ) -> np.ndarray:
     """Scale a normalized (0..1) input by ``1 + u`` and shift it by ``v``, ``u, v`` uniform in
@@ -75,7 +114,4 @@ def random_intensity(x: np.ndarray, rng: np.random.Generator, amount: float = 0.
     ``amount=0.05`` is about 70 HU of offset in a 1400 HU window."""
     if amount <= 0:
         return x
-    scale, shift = 1.0 + rng.uniform(-amount, amount, size=2)
-    out = x * np.float32(scale)
-    out += np.float32(shift - 1.0)
-    return np.clip(out, 0.0, 1.0, out=out)
+    return apply_intensity(x, *intensity_params(rng, amount))

@@ -20,7 +20,14 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from pipeline.data.augment import add_noise, augment_cube, random_intensity
+from pipeline.data.augment import (
+    apply_intensity,
+    apply_noise,
+    augment_cube,
+    centre_crop,
+    intensity_params,
+    noise_bytes,
+)
 from pipeline.data.cube_store import CubeSource, iter_row_chunks, read_rows
 from pipeline.data.inputs import model_inputs
 from pipeline.data.patches_format import Preprocess
@@ -232,6 +239,17 @@ def data_hash(patches_dir: str | Path) -> str:
     return h.hexdigest()
 
 
+def _item_crop(cubes: CubeSource, input_kind: str, crop: int | None, max_shift: int
+               ) -> int | None:
+    """``crop`` when it can be served as documented in :class:`PatchDataset`, else ``None``."""
+    if crop is None or input_kind != "cube3d":
+        return None
+    size = int(cubes.shape[-1])
+    if crop + 2 * max(max_shift, 0) > size or (size - crop) % 2:
+        return None
+    return int(crop)
+
+
 class PatchDataset(Dataset):
     """Network inputs and labels for one split, read from the cubes row by row.
 
@@ -242,12 +260,20 @@ class PatchDataset(Dataset):
     ``model_inputs(cube)``; with augmentation it is augmented from
     ``np.random.default_rng([seed, epoch, i])`` (call :meth:`set_epoch` at the start of every
     epoch), then windowed, then given intensity noise.
+
+    ``crop`` (3D inputs): the items are the central ``crop`` voxels of each cube, for a network
+    that reads no more than that (``CNN3D.input_edge``). Augmentation then works on the central
+    ``crop + 2 * max_shift`` voxels only, which gives the same values inside the crop as
+    augmenting the whole cube (flips and axial rotations are about the centre, and no shift
+    reaches further), at a fraction of the work. It needs ``C - crop`` even; otherwise, or when
+    ``crop`` is ``None``, items are whole cubes. The unaugmented passes (:meth:`iter_inputs`)
+    always give whole cubes, as ``predict`` does.
     """
 
     def __init__(self, cubes: CubeSource, labels: np.ndarray, input_kind: str,
                  preprocess: Mapping[str, Any], augment: bool = False, seed: int = 0,
                  noise_sigma: float = 0.02, max_shift: int = 2, intensity: float = 0.0,
-                 rows: np.ndarray | None = None) -> None:
+                 rows: np.ndarray | None = None, crop: int | None = None) -> None:
         self.rows = (np.arange(len(cubes), dtype=np.int64) if rows is None
                      else np.asarray(rows, dtype=np.int64))
         if len(self.rows) != len(labels):
@@ -262,6 +288,7 @@ class PatchDataset(Dataset):
         self.noise_sigma = noise_sigma
         self.max_shift = max_shift
         self.intensity = intensity
+        self.crop = _item_crop(cubes, input_kind, crop, max_shift)
         self.epoch = 0
 
     def iter_inputs(self, batch_size: int) -> Iterator[np.ndarray]:
@@ -276,24 +303,41 @@ class PatchDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def _item(self, i: int, cube: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    def inputs(self, items: np.ndarray, cubes: np.ndarray) -> np.ndarray:
+        """The network inputs of ``items`` (indices into this split) from their HU ``cubes``.
+
+        Per item, the random draws come from ``default_rng([seed, epoch, item])`` in a fixed
+        order (geometry, intensity, noise bytes); the float arithmetic then runs once over the
+        batch, elementwise, so an item gets the same values alone or in any batch.
+        """
+        if self.crop is not None:
+            cubes = centre_crop(cubes, self.crop + 2 * self.max_shift if self.augment
+                                else self.crop)
         if not self.augment:
-            return torch.from_numpy(model_inputs(cube[None], self.input_kind,
-                                                 self.preprocess)[0]), self.labels[i]
-        rng = np.random.default_rng([self.seed, self.epoch, int(i)])
-        cube = augment_cube(cube, rng, max_shift=self.max_shift)
-        x = model_inputs(cube[None], self.input_kind, self.preprocess)[0]
+            return model_inputs(np.ascontiguousarray(cubes), self.input_kind, self.preprocess)
+        rngs = [np.random.default_rng([self.seed, self.epoch, int(i)]) for i in items]
+        hu = np.stack([augment_cube(cube, rng, max_shift=self.max_shift)
+                       for cube, rng in zip(cubes, rngs, strict=True)])
+        if self.crop is not None:
+            hu = centre_crop(hu, self.crop)
+        x = model_inputs(np.ascontiguousarray(hu), self.input_kind, self.preprocess)
+        per_item = (len(x),) + (1,) * (x.ndim - 1)
         if self.intensity > 0:
-            x = random_intensity(x, rng, self.intensity)
+            scale, offset = zip(*(intensity_params(rng, self.intensity) for rng in rngs),
+                                strict=True)
+            x = apply_intensity(x, np.array(scale).reshape(per_item),
+                                np.array(offset).reshape(per_item))
         if self.noise_sigma > 0:
-            x = add_noise(x, rng, self.noise_sigma)
-        return torch.from_numpy(x), self.labels[i]
+            x = apply_noise(x, np.stack([noise_bytes(rng, x.shape[1:]) for rng in rngs]),
+                            self.noise_sigma)
+        return x
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._item(int(i), read_rows(self.cubes, self.rows[[int(i)]])[0])
+        return self.__getitems__([int(i)])[0]
 
     def __getitems__(self, items: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """One batch: its cubes read in one sorted pass, then each item as ``__getitem__``."""
+        """One batch: its cubes read in one sorted pass, its inputs made at once
+        (:meth:`inputs`)."""
         idx = np.asarray(items, dtype=np.int64)
-        cubes = read_rows(self.cubes, self.rows[idx])
-        return [self._item(int(i), cube) for i, cube in zip(idx, cubes, strict=True)]
+        x = torch.from_numpy(self.inputs(idx, read_rows(self.cubes, self.rows[idx])))
+        return [(x[k], self.labels[i]) for k, i in enumerate(idx.tolist())]

@@ -50,6 +50,7 @@ from pipeline.evaluation.track import generated_track
 from pipeline.io import clean_nan, read_csv
 from pipeline.memory import pin_mmap_threshold
 from pipeline.metrics import pr_table, roc_table
+from pipeline.models.tta import tta_mode
 from pipeline.training.checkpoint import load_checkpoint, model_from_checkpoint
 from pipeline.training.run import open_cubes
 
@@ -189,13 +190,19 @@ def _num(v: Any) -> str:
     return "n/a" if v is None else f"{v:.3f}"
 
 
-def tta_sentence(train_params: Mapping[str, Any]) -> str:
-    """What the model card says about test-time augmentation (nothing when there is none)."""
-    if train_params.get("tta", "none") == "none":
-        return ""
-    return (" Each fold model scores a candidate as its mean probability over every flip of the "
-            "input's axes (test-time augmentation, `train.tta: flips`), in the cross-validation "
-            "and in the exported graph alike.")
+def scoring_sentence(train_params: Mapping[str, Any]) -> str:
+    """What the model card says about test-time augmentation and calibration (nothing when
+    there is neither)."""
+    text = ""
+    if tta_mode(train_params) != "none":
+        text += (" Each fold model scores a candidate as its mean probability over every flip of "
+                 "the input's axes (test-time augmentation, `train.tta: flips`), in the "
+                 "cross-validation and in the exported graph alike.")
+    if train_params.get("calibration", "none") == "platt":
+        text += (" Each fold's scores are recalibrated by Platt scaling fitted on its inner "
+                 "validation part (`train.calibration: platt`), so the pooled out-of-fold FROC "
+                 "ranks candidates of different folds on one scale.")
+    return text
 
 
 def model_card(metrics: Mapping[str, Any], details: Mapping[str, Any]) -> str:
@@ -227,7 +234,7 @@ def model_card(metrics: Mapping[str, Any], details: Mapping[str, Any]) -> str:
         "cpm_spread": f"mean {_num(sp['cpm']['mean'])}, sd {_num(sp['cpm']['std'])}, "
                       f"min {_num(sp['cpm']['min'])}, max {_num(sp['cpm']['max'])}",
         "deployed_threshold": f"{metrics['deployed_threshold']:.4f}",
-        "tta": tta_sentence(ckpt["train_params"]),
+        "tta": scoring_sentence(ckpt["train_params"]),
         "train_params": ", ".join(f"{k}={v}" for k, v in ckpt["train_params"].items()
                                   if k not in ("device", "num_workers", "section")),
         "preprocess": json.dumps(ckpt["preprocess"], sort_keys=True),

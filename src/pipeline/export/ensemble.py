@@ -3,10 +3,11 @@
 ``FoldEnsemble`` returns the log of the fold models' mean class probabilities, so the exported
 graph's ``probability`` output (softmax of what the network returns) is exactly the mean of the
 folds' nodule probabilities, and ``logits`` are log-probabilities. Its operating threshold is the
-median of the folds' thresholds, each chosen on that fold's inner validation part. When the
-folds were scored with test-time flips (``train.tta: flips``), the deployed network averages the
-ensemble over the same flips (:class:`pipeline.models.tta.FlipAverage`), so ``predict`` gives the
-probabilities the cross-validation measured.
+median of the folds' thresholds, each chosen on that fold's inner validation part. Each member
+is its fold's scorer as training computed the held-out scores with
+(:func:`pipeline.training.checkpoint.scorer_from_checkpoint`): averaged over the test-time flips
+(``train.tta: flips``) and recalibrated with the fold's Platt scaling (``train.calibration:
+platt``), so ``predict`` gives the mean of the probabilities the cross-validation measured.
 """
 
 from __future__ import annotations
@@ -36,20 +37,14 @@ class FoldEnsemble(nn.Module):
         return torch.log(probs.clamp_min(1e-12))
 
 
-def fold_tta(checkpoint: Mapping[str, Any]) -> str:
-    """The test-time augmentation a fold's scores were computed with (absent: ``none``)."""
-    return str(checkpoint["train_params"].get("tta", "none"))
-
-
 def load_fold_models(paths: Sequence[str | Path]) -> tuple[nn.Module, dict[str, Any]]:
     """The ensemble (eval mode) and a checkpoint-like record describing it for the metadata.
 
     Raises:
         PipelineError: when the folds disagree on the model, its input or the preprocessing.
     """
-    from pipeline.models.registry import SPATIAL_DIMS
-    from pipeline.models.tta import with_tta
-    from pipeline.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from pipeline.models.tta import tta_mode
+    from pipeline.training.checkpoint import load_checkpoint, scorer_from_checkpoint
 
     ckpts = [load_checkpoint(p) for p in paths]
     first = ckpts[0]
@@ -58,10 +53,11 @@ def load_fold_models(paths: Sequence[str | Path]) -> tuple[nn.Module, dict[str, 
             if c[key] != first[key]:
                 raise PipelineError(f"{path}: {key} differs from {paths[0]}'s; the fold models "
                                     "must come from one cross-validation run")
-        if fold_tta(c) != fold_tta(first):
-            raise PipelineError(f"{path}: train_params.tta differs from {paths[0]}'s; the fold "
-                                "models must come from one cross-validation run")
-    members = [model_from_checkpoint(c) for c in ckpts]
+        for knob in ("tta", "calibration"):
+            if c["train_params"].get(knob) != first["train_params"].get(knob):
+                raise PipelineError(f"{path}: train_params.{knob} differs from {paths[0]}'s; "
+                                    "the fold models must come from one cross-validation run")
+    members = [scorer_from_checkpoint(c) for c in ckpts]
     thresholds = [float(c["threshold"]) for c in ckpts]
     record = {
         "model_name": f"{first['model_name']}",
@@ -72,17 +68,21 @@ def load_fold_models(paths: Sequence[str | Path]) -> tuple[nn.Module, dict[str, 
         "val_auc": [round(float(c["val_auc"]), 6) for c in ckpts],
         "ensemble": {"members": len(ckpts), "folds": [int(c["fold"]) for c in ckpts],
                      "combine": "mean probability", "fold_thresholds": thresholds,
-                     "tta": fold_tta(first)},
+                     "tta": tta_mode(first["train_params"])},
         "threshold": float(np.median(thresholds)),
     }
-    network = with_tta(FoldEnsemble(members).eval(), fold_tta(first),
-                       SPATIAL_DIMS[first["input_kind"]])
-    return network, record
+    calibrations = [c.get("calibration") for c in ckpts]
+    if any(cal is not None for cal in calibrations):
+        record["ensemble"]["calibration"] = [
+            None if cal is None else [round(float(v), 6) for v in cal] for cal in calibrations]
+    return FoldEnsemble(members).eval(), record
 
 
 def ensemble_summary(record: Mapping[str, Any]) -> dict[str, Any]:
     """What the export metrics say about the ensemble."""
     return {"members": record["ensemble"]["members"], "combine": record["ensemble"]["combine"],
             "tta": record["ensemble"]["tta"],
+            **({"calibration": record["ensemble"]["calibration"]}
+               if "calibration" in record["ensemble"] else {}),
             "threshold": round(record["threshold"], 6),
             "fold_thresholds": [round(t, 6) for t in record["ensemble"]["fold_thresholds"]]}

@@ -31,7 +31,8 @@ class ModelSpec:
 
 MODELS: dict[str, ModelSpec] = {
     "seed2d": ModelSpec(Seed2D, "slice2d", "baseline 2D CNN on the central 28x28 axial slice"),
-    "cnn3d": ModelSpec(CNN3D, "cube3d", "3D CNN (conv-BN-ReLU, global pool) on the whole cube"),
+    "cnn3d": ModelSpec(CNN3D, "cube3d",
+                       "3D CNN (strided stem, conv-BN-ReLU, average + centre) on the cube centre"),
     "multiview": ModelSpec(MultiView, "multiview", "2.5D CNN on axial/coronal/sagittal slices"),
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)

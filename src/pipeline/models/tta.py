@@ -15,6 +15,8 @@ graph and ``predict`` are the same function.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -51,6 +53,12 @@ class FlipAverage(nn.Module):
         logits = self.network(views)
         probs = torch.softmax(logits, dim=1).reshape(len(self.flips), -1, logits.shape[1])
         return torch.log(probs.mean(dim=0).clamp_min(1e-12))
+
+
+def tta_mode(train_params: Mapping[str, Any]) -> str:
+    """The test-time augmentation a model's recorded ``train_params`` ask for (a record without
+    the key predates it: ``none``)."""
+    return str(train_params.get("tta", "none"))
 
 
 def with_tta(network: nn.Module, mode: str, spatial_dims: int) -> nn.Module:

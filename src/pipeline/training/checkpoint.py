@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,11 +19,14 @@ import torch
 from torch import nn
 
 from pipeline.errors import InputError, PipelineError
-from pipeline.models.registry import build_model
+from pipeline.models.calibration import with_calibration
+from pipeline.models.registry import SPATIAL_DIMS, build_model
+from pipeline.models.tta import tta_mode, with_tta
 from pipeline.records import TypedRecord
 
-#: keys a cross-validation fold adds (absent from a checkpoint trained outside the folds)
-FOLD_KEYS = ("fold", "threshold", "folds_hash")
+#: keys a cross-validation fold adds (absent from a checkpoint trained outside the folds, and
+#: ``calibration`` from a fold trained with ``calibration: none``)
+FOLD_KEYS = ("fold", "threshold", "folds_hash", "calibration")
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,8 @@ class Checkpoint(TypedRecord):
     """The keys of ``model.pt``: the network (registry name, kwargs, weights), its inputs
     (``input_kind``; ``preprocess`` = ``preprocess.json`` plus ``hu_window`` and ``slice_px``),
     the training params and hashes of its data, the epoch kept and, per fold, the fold, its
-    operating threshold and the fold table's hash."""
+    operating threshold, the fold table's hash and the Platt ``[a, b]`` its scores were
+    recalibrated with (:mod:`pipeline.models.calibration`)."""
 
     file: ClassVar[str] = "model.pt"
     stage: ClassVar[str] = "train"
@@ -48,6 +52,7 @@ class Checkpoint(TypedRecord):
     fold: int | None
     threshold: float | None
     folds_hash: str | None
+    calibration: list[float] | None
 
     @classmethod
     def from_dict(cls, data: Any, where: str | None = None) -> Checkpoint:
@@ -103,3 +108,17 @@ def model_from_checkpoint(ckpt: Mapping[str, Any]) -> nn.Module:
     model = build_model(ckpt["model_name"], **dict(ckpt["model_kwargs"]))
     model.load_state_dict(ckpt["state_dict"])
     return model.eval()
+
+
+def fold_scorer(network: nn.Module, input_kind: str, tta: str,
+                calibration: Sequence[float] | None) -> nn.Module:
+    """What a fold's held-out scores are computed with: ``network``, averaged over the test-time
+    flips ``tta``, then recalibrated with the Platt ``calibration`` (when set)."""
+    platt = None if calibration is None else (float(calibration[0]), float(calibration[1]))
+    return with_calibration(with_tta(network, tta, SPATIAL_DIMS[input_kind]), platt)  # type: ignore[index]
+
+
+def scorer_from_checkpoint(ckpt: Mapping[str, Any]) -> nn.Module:
+    """The fold's scorer (:func:`fold_scorer`) rebuilt from its checkpoint."""
+    return fold_scorer(model_from_checkpoint(ckpt), ckpt["input_kind"],
+                       tta_mode(ckpt["train_params"]), ckpt.get("calibration"))

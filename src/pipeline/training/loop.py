@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from pipeline.cli import progress
 from pipeline.data.datasets import PatchDataset
+from pipeline.memory import steps_on_heap
 from pipeline.metrics import binary_metrics
 from pipeline.models.inference import predict_batches
 from pipeline.training.params import TrainParams
@@ -266,22 +267,23 @@ def train_model(model: nn.Module, train_ds: PatchDataset, val_ds: PatchDataset,
         total_loss, seen = 0.0, 0
         t_ready = time.perf_counter()
         batches = progress(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}") if is_main else loader
-        for x, y in batches:
-            t_got = time.perf_counter()
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            loss = loss_fn(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            if ema is not None:
-                ema.update_parameters(_unwrap(model))
-            total_loss += float(loss.detach()) * len(y)
-            seen += len(y)
-            t_ready_next = time.perf_counter()
-            result.data_seconds += t_got - t_ready
-            result.step_seconds += t_ready_next - t_got
-            t_ready = t_ready_next
+        with steps_on_heap():  # a step reuses the last one's buffers (pipeline.memory)
+            for x, y in batches:
+                t_got = time.perf_counter()
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                loss = loss_fn(model(x), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                if ema is not None:
+                    ema.update_parameters(_unwrap(model))
+                total_loss += float(loss.detach()) * len(y)
+                seen += len(y)
+                t_ready_next = time.perf_counter()
+                result.data_seconds += t_got - t_ready
+                result.step_seconds += t_ready_next - t_got
+                t_ready = t_ready_next
         result.samples_seen += seen
         _sync_buffers(model if ema is None else ema.module)
         scored = _unwrap(model) if ema is None else ema.module

@@ -45,6 +45,9 @@ class TrainParams(Section):
     # test-time augmentation of the held-out, inner-validation and deployed scores: none, or
     # flips = the mean probability over every flip of the input's axes (pipeline.models.tta)
     tta: Literal["none", "flips"] = "none"
+    # the fold's scores recalibrated on its inner validation part (pipeline.models.calibration):
+    # none, or platt = sigmoid(a * logit(p) + b), so scores from different folds are comparable
+    calibration: Literal["none", "platt"] = "none"
     section: str = "train"
 
     def check(self, prefix: str) -> None:

@@ -32,6 +32,7 @@ from pipeline.errors import ConfigError, PipelineError
 from pipeline.io import clean_nan
 from pipeline.memory import pin_mmap_threshold
 from pipeline.metrics import binary_metrics, choose_threshold
+from pipeline.models.calibration import apply_platt, fit_platt
 from pipeline.models.inference import predict_batches
 from pipeline.models.registry import (
     MODELS,
@@ -45,6 +46,7 @@ from pipeline.models.tta import with_tta
 from pipeline.numerics import numerics_record, pin_torch_threads
 from pipeline.provenance import package_versions
 from pipeline.tables import COORDS
+from pipeline.training.checkpoint import fold_scorer
 from pipeline.training.distributed import DistInfo, ShardedSampler, wrap_model
 from pipeline.training.loop import EpochCallback, resolve_device, summary, train_model
 from pipeline.training.oof import OOF_COLUMNS
@@ -89,15 +91,16 @@ def open_cubes(patches_dir: str | Path) -> CubeFile:
 def train_record(cfg: TrainParams) -> dict[str, Any]:
     """The training parameters a checkpoint records (and the ONNX metadata and model card repeat).
 
-    ``negatives_per_positive`` and ``tta`` are recorded only when set: a record without them
-    means the sampler and the one-view scores of every run before the knobs existed, so models
-    trained without them keep byte-identical files.
+    ``negatives_per_positive``, ``tta`` and ``calibration`` are recorded only when set: a record
+    without them means the sampler and the one-view, uncalibrated scores of every run before the
+    knobs existed, so models trained without them keep byte-identical files.
     """
     record = dataclasses.asdict(cfg)
     if record["negatives_per_positive"] == 0:
         del record["negatives_per_positive"]
-    if record["tta"] == "none":
-        del record["tta"]
+    for key in ("tta", "calibration"):
+        if record[key] == "none":
+            del record[key]
     return record
 
 
@@ -136,8 +139,10 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
     kind = input_kind(cfg.model)
     kwargs = default_model_kwargs(cfg.model, preprocess)
     model = build_model(cfg.model, **kwargs)
+    edge = getattr(model, "input_edge", None)  # train on what the network reads of a cube
     train_ds = PatchDataset(cubes, labels[rows["train"]], kind, preprocess, augment=cfg.augment,
-                            seed=cfg.seed, rows=rows["train"])
+                            seed=cfg.seed, rows=rows["train"],
+                            crop=edge(int(preprocess["cube_size"])) if edge else None)
     val_ds = PatchDataset(cubes, labels[rows["val"]], kind, preprocess, augment=False,
                           rows=rows["val"])
     held_ds = PatchDataset(cubes, labels[rows["heldout"]], kind, preprocess, augment=False,
@@ -157,9 +162,17 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
                          device=device, on_epoch=on_epoch, sampler=sampler, is_main=info.is_main)
     model.load_state_dict(result.best_state)
     model = model.to("cpu").eval()
-    scorer = with_tta(model, cfg.tta, SPATIAL_DIMS[kind])  # what export deploys
-    val_p = predict_batches(scorer, val_ds.iter_inputs(INFER_BATCH))
-    threshold = choose_threshold(labels[rows["val"]], val_p, cfg.threshold, cfg.target_sensitivity)
+    val_y = labels[rows["val"]]
+    val_p = predict_batches(with_tta(model, cfg.tta, SPATIAL_DIMS[kind]),
+                            val_ds.iter_inputs(INFER_BATCH))
+    platt = fit_platt(val_y, val_p) if cfg.calibration == "platt" else None
+    if cfg.calibration == "platt" and platt is None:
+        log.warning("fold %d: the inner validation part holds one class; scores left "
+                    "uncalibrated", fold)
+    if platt is not None:
+        val_p = apply_platt(val_p, *platt)
+    scorer = fold_scorer(model, kind, cfg.tta, platt)  # what export deploys
+    threshold = choose_threshold(val_y, val_p, cfg.threshold, cfg.target_sensitivity)
     held_p = predict_batches(scorer, held_ds.iter_inputs(INFER_BATCH))
     oof = held.assign(fold=fold, probability=np.round(held_p, 6), threshold=round(threshold, 6),
                       prediction=(held_p >= threshold).astype(np.int64))[OOF_COLUMNS]
@@ -171,13 +184,15 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
         "best_epoch": result.best_epoch + 1, "val_auc": float(result.val_auc),
         "fold": fold, "threshold": float(threshold), "folds_hash": hashes["folds"],
     }
+    if platt is not None:
+        checkpoint["calibration"] = [platt[0], platt[1]]
     run = summary(result)
     timing = run.pop("timing")
     held_y = labels[rows["heldout"]]
     fold_summary = run | {
         "model": cfg.model, "fold": fold, "parameters": count_parameters(model),
         "threshold": float(threshold), "threshold_method": cfg.threshold,
-        "inner_val": binary_metrics(labels[rows["val"]], val_p, threshold),
+        "inner_val": binary_metrics(val_y, val_p, threshold),
         "heldout": binary_metrics(held_y, held_p, threshold) | {
             "candidates": len(held_y), "positives": int(held_y.sum()),
             "patients": int(held["patient_id"].nunique())},
@@ -186,5 +201,8 @@ def fit_fold(patches_dir: str | Path, folds_csv: str | Path, fold: int, cfg: Tra
         "world_size": info.world_size, "device": device.type, "numerics": numerics_record(),
         "versions": package_versions(), "data_hash": hashes,
     }
+    if platt is not None:
+        fold_summary["calibration"] = {"method": "platt", "a": round(platt[0], 6),
+                                       "b": round(platt[1], 6)}
     return FoldResult(checkpoint=checkpoint, oof=oof.reset_index(drop=True),
                       summary=clean_nan(fold_summary), timing=timing)
