@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ TRIM_THRESHOLD_BYTES = 128 * 1024
 STEP_HEAP_BYTES = 32 * 1024 * 1024
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL | None:
     name = ctypes.util.find_library("c")
     if name is None:

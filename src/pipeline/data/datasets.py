@@ -316,11 +316,11 @@ class PatchDataset(Dataset):
         if not self.augment:
             return model_inputs(np.ascontiguousarray(cubes), self.input_kind, self.preprocess)
         rngs = [np.random.default_rng([self.seed, self.epoch, int(i)]) for i in items]
-        hu = np.stack([augment_cube(cube, rng, max_shift=self.max_shift)
-                       for cube, rng in zip(cubes, rngs, strict=True)])
-        if self.crop is not None:
-            hu = centre_crop(hu, self.crop)
-        x = model_inputs(np.ascontiguousarray(hu), self.input_kind, self.preprocess)
+        edge = cubes.shape[-1] if self.crop is None else self.crop
+        hu = np.empty((len(cubes), edge, edge, edge), dtype=cubes.dtype)
+        for k, (cube, rng) in enumerate(zip(cubes, rngs, strict=True)):
+            hu[k] = centre_crop(augment_cube(cube, rng, max_shift=self.max_shift), edge)
+        x = model_inputs(hu, self.input_kind, self.preprocess)
         per_item = (len(x),) + (1,) * (x.ndim - 1)
         if self.intensity > 0:
             scale, offset = zip(*(intensity_params(rng, self.intensity) for rng in rngs),
