@@ -1,8 +1,9 @@
-"""What the numerical pin costs: training time with oneDNN capped at AVX2 (the default) against
-the CPU's native kernels (``LUNG_NUMERICS=native``), in one run, alternating, median of repeats.
+"""What the numerical pin costs: training time with oneDNN capped at AVX2, MKL on its
+``COMPATIBLE`` branch and ATen on AVX2 (the default, ``pipeline/numerics.py``) against the CPU's
+native kernels (``LUNG_NUMERICS=native``), in one run, alternating, median of repeats.
 
-On an AVX2 CPU both run the same kernels (expect ~1.0x); on an AVX-512 CPU the ratio is the price
-of byte-identical results across machines. Figures are measured, not asserted.
+On an AVX2 CPU the convolutions run the same kernels (expect ~1.0x); on an AVX-512 CPU the ratio
+is the price of byte-identical results across machines. Figures are measured, not asserted.
 
     python benchmarks/numerics_pin.py --repeats 3 --n 256 --epochs 2
 """
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
     from pipeline.data.toy_patches import write_toy_folds, write_toy_patches
+    from pipeline.numerics import PINNED_ENVIRONMENT
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -56,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.repeats):
             for mode in times:
                 env = {**os.environ, "LUNG_NUMERICS": "pinned" if mode == "pinned" else "native"}
-                env.pop("ONEDNN_MAX_CPU_ISA", None)
+                for name in PINNED_ENVIRONMENT:
+                    env.pop(name, None)
                 start = time.perf_counter()
                 subprocess.run([sys.executable, "-c", TRAIN, str(root), str(args.epochs)],
                                env=env, check=True, capture_output=True)

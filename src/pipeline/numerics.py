@@ -1,13 +1,25 @@
 """The numerical environment every torch stage runs in, pinned so results are byte-identical on
 any x86-64 CPU with AVX2.
 
-oneDNN (PyTorch's CPU convolution library) picks its kernels by the CPU's instruction set: on an
-AVX-512 machine it runs other kernels than on an AVX2 machine, and training then ends in other
-weights. ``pin_numerics`` caps oneDNN at AVX2 (``ONEDNN_MAX_CPU_ISA``) before torch creates its
-first kernel, overriding whatever the shell set, and fixes the number of intra-op threads (the
-split of a reduction over threads changes its rounding). It is called when ``pipeline`` is
-imported, so every stage script and every test gets it; ``seed_everything`` adds deterministic
-algorithms on top.
+Three libraries inside PyTorch pick their CPU code by the machine they find, and each choice
+changes the rounding of a sum, so training on an AVX-512 machine ended in other weights than on an
+AVX2 machine. ``pin_numerics`` fixes all three in this process's environment before torch creates
+its first kernel, overriding whatever the shell set:
+
+- oneDNN (convolutions): capped at AVX2 kernels (``ONEDNN_MAX_CPU_ISA``).
+- oneMKL (the ``Linear`` layers' GEMM): its conditional numerical reproducibility mode on the
+  ``COMPATIBLE`` branch (``MKL_CBWR``), the one branch Intel documents as giving the same results
+  on every Intel and compatible (AMD) CPU; it also fixes MKL's cache-size assumptions and
+  scheduling, which otherwise follow the machine. Measured: on an AVX-512 (Sapphire Rapids) CPU,
+  MKL's default and its ``AVX2`` branch both trained other weights than an AVX2 machine; the
+  Linear layers are small, so the SSE2 branch costs no measurable time here.
+- ATen (PyTorch's own vectorised kernels: reductions, BatchNorm, the optimizer): AVX2 code
+  (``ATEN_CPU_CAPABILITY``), not AVX-512.
+
+It also fixes the number of intra-op threads (the split of a reduction over threads changes its
+rounding) and turns MKL's and OpenMP's dynamic thread adjustment off. It is called when
+``pipeline`` is imported, so every stage script and every test gets it; ``seed_everything`` adds
+deterministic algorithms on top.
 
 What cannot be promised: CPUs without AVX2 (oneDNN falls back to older kernels), ARM (other
 kernels altogether) and CUDA (cuDNN/cuBLAS differ by GPU and driver). There the results are
@@ -25,6 +37,14 @@ import sys
 MAX_CPU_ISA = "AVX2"
 DEFAULT_THREADS = 2
 ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+#: every variable the pin sets, and its value
+PINNED_ENVIRONMENT = {
+    **{name: MAX_CPU_ISA for name in ISA_VARIABLES},
+    "MKL_CBWR": "COMPATIBLE",
+    "MKL_DYNAMIC": "FALSE",
+    "OMP_DYNAMIC": "FALSE",
+    "ATEN_CPU_CAPABILITY": "avx2",
+}
 
 
 def numerics_pinned() -> bool:
@@ -47,15 +67,15 @@ def torch_threads() -> int:
 
 
 def pin_numerics() -> dict[str, str]:
-    """Cap oneDNN at AVX2 in this process's environment (before torch's first kernel).
+    """Set :data:`PINNED_ENVIRONMENT` in this process's environment (before torch's first
+    kernel): oneDNN capped at AVX2, MKL on its reproducible ``COMPATIBLE`` branch, ATen on AVX2.
 
     Returns the variables set. Safe to call again; a no-op under ``LUNG_NUMERICS=native``.
     """
     if not numerics_pinned():
         return {}
-    for name in ISA_VARIABLES:
-        os.environ[name] = MAX_CPU_ISA
-    return {name: MAX_CPU_ISA for name in ISA_VARIABLES}
+    os.environ.update(PINNED_ENVIRONMENT)
+    return dict(PINNED_ENVIRONMENT)
 
 
 def pin_torch_threads() -> int:
@@ -73,5 +93,7 @@ def numerics_record() -> dict[str, object]:
     return {
         "pinned": numerics_pinned(),
         "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "mkl_cbwr": os.environ.get("MKL_CBWR"),
+        "aten_cpu_capability": os.environ.get("ATEN_CPU_CAPABILITY"),
         "torch_threads": torch.get_num_threads() if torch is not None else None,
     }

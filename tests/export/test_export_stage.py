@@ -71,8 +71,21 @@ def test_export_stage_writes_model_and_reproducible_metrics(stage_inputs):
     figures = json.loads(metrics)
     assert figures["threshold"] == pytest.approx(0.25)  # the median of the folds' thresholds
     assert figures["ensemble"]["members"] == 2 and figures["parity"]["batch_8"]["samples"] == 8
-    assert figures["max_abs_diff"] <= 1e-4
-    assert set(json.loads((d / "out/latency.json").read_text())) >= {"batch_1", "batch_8"}
+    assert figures["max_abs_diff_within"] <= 1e-4
+    latency = json.loads((d / "out/latency.json").read_text())
+    assert set(latency) >= {"batch_1", "batch_8"}
+    # the exact figure (kernel-dependent) is logged; the report keeps the power of ten above it
+    exact = max(latency[b]["max_abs_diff"] for b in ("batch_1", "batch_8"))
+    assert exact <= figures["max_abs_diff_within"] < 10 * max(exact, 1e-8)
+
+
+def test_power_of_ten_above():
+    from pipeline.export.run import power_of_ten_above
+
+    assert power_of_ten_above(1.5e-7) == 1e-6
+    assert power_of_ten_above(1e-6) == 1e-6
+    assert power_of_ten_above(1.01e-6) == 1e-5
+    assert power_of_ten_above(0.0) == 1e-7
 
 
 def test_exported_probability_is_the_mean_of_the_fold_models(stage_inputs):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,14 @@ def load_parity_inputs(patches_dir: str | Path, input_kind: str, preprocess: Map
     return model_inputs(cubes.read(rows), input_kind, preprocess)
 
 
+def power_of_ten_above(value: float) -> float:
+    """The smallest power of ten at or above ``value`` (``1e-07`` for 0 and below): the order of
+    a parity difference, the same on machines whose kernels round the last bits differently."""
+    if not value > 1e-7:
+        return 1e-7
+    return float(f"1e{math.ceil(math.log10(value) - 1e-9)}")
+
+
 def export_and_check(network: nn.Module, checkpoint: Mapping[str, Any], inputs: np.ndarray,
                      threshold: float | None, params: ExportParams) -> ExportResult:
     """Export ``network`` with its metadata and run the parity gate on ``inputs``.
@@ -95,11 +104,12 @@ def export_and_check(network: nn.Module, checkpoint: Mapping[str, Any], inputs: 
         "input_shape": list(inputs.shape[1:]),
         "opset": params.opset,
         "parity_atol": params.parity_atol,
-        # 2 significant digits: the figure, not float noise, is what a diff should show
-        "max_abs_diff": float(f"{report.max_abs_diff:.2g}"),
-        "parity": {f"batch_{b.batch_size}": {"max_abs_diff": float(f"{b.max_abs_diff:.2g}"),
-                                             "samples": b.samples}
-                   for b in report.batches},
+        # ONNX Runtime picks its kernels by the CPU (AVX2, AVX-512), so the exact difference
+        # varies by machine: the report keeps its order of magnitude, the log the figure
+        "max_abs_diff_within": power_of_ten_above(report.max_abs_diff),
+        "parity": {f"batch_{b.batch_size}": {
+            "max_abs_diff_within": power_of_ten_above(b.max_abs_diff), "samples": b.samples}
+            for b in report.batches},
         "test_samples": int(len(inputs)),
         "threshold": threshold,
         "onnx_bytes": len(model_bytes),
@@ -108,6 +118,7 @@ def export_and_check(network: nn.Module, checkpoint: Mapping[str, Any], inputs: 
     }
     latency: dict[str, Any] = {
         f"batch_{b.batch_size}": {
+            "max_abs_diff": float(f"{b.max_abs_diff:.2g}"),
             "onnx_ms_per_sample": round(b.onnx_ms_per_sample, 4),
             "torch_ms_per_sample": round(b.torch_ms_per_sample, 4),
             "torch_over_onnx": round(b.torch_ms_per_sample / max(b.onnx_ms_per_sample, 1e-9), 3),
