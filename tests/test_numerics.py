@@ -47,13 +47,22 @@ def _cpu_flags() -> set[str]:
     return set(line.split(":", 1)[-1].split())
 
 
-def _train(tmp_path: Path, isa: str, **shell: str) -> str:
-    out = tmp_path / "-".join([isa, *shell.values()])
-    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": isa, "DNNL_MAX_CPU_ISA": isa, **shell}
-    env.pop("LUNG_NUMERICS", None)
-    subprocess.run([sys.executable, "-c", TRAIN_ONE_FOLD, str(out)], env=env, check=True,
-                   cwd=REPO, capture_output=True)
+def _train(tmp_path: Path, shell: dict[str, str] | None = None, cpu: str | None = None) -> str:
+    """The checkpoint digest of TRAIN_ONE_FOLD in a fresh process with ``shell`` exported,
+    natively or under QEMU's user-mode emulation of ``cpu`` (its CPUID: the instruction sets,
+    vendor and caches that oneDNN, MKL and ATen dispatch on)."""
+    shell = shell or {}
+    out = tmp_path / "-".join([cpu or "native", *shell.values()])
+    env = {k: v for k, v in os.environ.items() if k != "LUNG_NUMERICS"} | shell
+    prefix = ["qemu-x86_64", "-cpu", cpu] if cpu else []
+    subprocess.run([*prefix, sys.executable, "-c", TRAIN_ONE_FOLD, str(out)], env=env,
+                   check=True, cwd=REPO, capture_output=True)
     return hashlib.sha256((out / "model.pt").read_bytes()).hexdigest()
+
+
+def _isa(isa: str) -> dict[str, str]:
+    """oneDNN's ISA cap, as a user would export it."""
+    return {"ONEDNN_MAX_CPU_ISA": isa, "DNNL_MAX_CPU_ISA": isa}
 
 
 def test_pin_overrides_what_the_shell_set(monkeypatch):
@@ -99,21 +108,10 @@ def test_training_writes_identical_bytes_under_two_cpu_isa_settings(tmp_path):
     if "avx2" not in flags:
         pytest.skip("the pin promises identical bytes on CPUs with AVX2 only")
     isas = ["AVX", "AVX2"] + (["AVX512_CORE"] if "avx512f" in flags else [])
-    digests = {isa: _train(tmp_path, isa) for isa in isas}
+    digests = {isa: _train(tmp_path, _isa(isa)) for isa in isas}
     digests["AVX2, MKL AUTO, ATen default"] = _train(
-        tmp_path, "AVX2", MKL_CBWR="AUTO", ATEN_CPU_CAPABILITY="default")
+        tmp_path, _isa("AVX2") | {"MKL_CBWR": "AUTO", "ATEN_CPU_CAPABILITY": "default"})
     assert len(set(digests.values())) == 1, digests
-
-
-def _train_on(tmp_path: Path, cpu: str | None) -> str:
-    """TRAIN_ONE_FOLD natively, or under QEMU's user-mode emulation of ``cpu`` (its CPUID: the
-    instruction sets, vendor and caches that oneDNN, MKL and ATen dispatch on)."""
-    out = tmp_path / (cpu or "native")
-    prefix = ["qemu-x86_64", "-cpu", cpu] if cpu else []
-    env = {k: v for k, v in os.environ.items() if k != "LUNG_NUMERICS"}
-    subprocess.run([*prefix, sys.executable, "-c", TRAIN_ONE_FOLD, str(out)], env=env,
-                   check=True, cwd=REPO, capture_output=True)
-    return hashlib.sha256((out / "model.pt").read_bytes()).hexdigest()
 
 
 @pytest.mark.slow
@@ -124,5 +122,5 @@ def test_training_writes_identical_bytes_on_an_emulated_intel_and_amd_cpu(tmp_pa
     emulated AMD EPYC gives one checkpoint. Without the pin the two emulated CPUs already differ
     (MKL dispatches by vendor), and with the per-tensor Adam the emulated ones differ from a real
     CPU (MKL's vector-math square root)."""
-    digests = {cpu or "native": _train_on(tmp_path, cpu) for cpu in (None, "Haswell", "EPYC")}
+    digests = {cpu or "native": _train(tmp_path, cpu=cpu) for cpu in (None, "Haswell", "EPYC")}
     assert len(set(digests.values())) == 1, digests
